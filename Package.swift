@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Data flows one way: request → store → worker → volume I/O → preprocessing → ensemble →
+// postprocessing → results. Each stage is a module; a lower module never imports a higher one.
+let package = Package(
+    name: "kidneyseg",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "kidneyseg", targets: ["kidneyseg"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries from Debian's -dev packages.
+        .target(name: "CNIfTI", linkerSettings: [.linkedLibrary("nifti2"), .linkedLibrary("znz"), .linkedLibrary("z")]),
+        .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
+        .systemLibrary(name: "COpenBLAS"),
+        .systemLibrary(name: "CSQLite"),
+
+        .target(name: "Imaging", dependencies: ["CNIfTI", "CPNG"]),
+        .target(name: "Metrics", dependencies: ["Imaging"]),
+        .executableTarget(
+            name: "kidneyseg",
+            dependencies: ["Imaging", "Metrics", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
+        .testTarget(name: "CLITests", dependencies: ["kidneyseg", "COpenBLAS", "CSQLite"]),
+    ]
+)

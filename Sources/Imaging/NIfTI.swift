@@ -1,0 +1,207 @@
+internal import CNIfTI
+import Foundation
+
+/// Reads NIfTI-1 and NIfTI-2 volumes (.nii and .nii.gz) through libnifti, after `NIfTIHeader`
+/// has checked the header, so that no bad header reaches an allocation.
+public struct NIfTIDecoder: VolumeDecoder {
+    public init() {}
+
+    public var name: String { "NIfTI" }
+
+    public func recognizes(prefix: [UInt8]) -> Bool {
+        if prefix.starts(with: [0x1F, 0x8B]) { return true }  // gzip: only NIfTI is read gzipped
+        guard prefix.count >= 4 else { return false }
+        let length = prefix[0..<4].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+        return [348, 540].contains(length) || [348, 540].contains(length.byteSwapped)
+    }
+
+    public func readCT(from url: URL, options: DecodeOptions) throws -> CTVolume {
+        let image = try NIfTIImage(url: url, limits: options.limits)
+        return CTVolume(geometry: image.geometry, voxels: try image.scaledValues { Float($0) }, source: image.source)
+    }
+
+    public func readLabels(from url: URL, options: DecodeOptions) throws -> LabelMap {
+        let image = try NIfTIImage(url: url, limits: options.limits)
+        let labels = try image.scaledValues { value -> UInt8 in
+            guard let label = UInt8(exactly: value) else { throw VolumeIOError.notALabelMap(value: value) }
+            return label
+        }
+        return LabelMap(geometry: image.geometry, voxels: labels, source: VolumeSource(format: image.source.format, datatype: .uint8))
+    }
+}
+
+/// A loaded libnifti image; frees it when released.
+private final class NIfTIImage {
+    private let image: UnsafeMutablePointer<nifti_image>
+    let source: VolumeSource
+    let geometry: VolumeGeometry
+
+    init(url: URL, limits: VolumeLimits) throws {
+        nifti_set_debug_level(0)  // errors reach the caller as VolumeIOError, not on stderr
+        let path = url.path
+        var prefix = [UInt8](repeating: 0, count: NIfTIHeader.maximumLength)
+        let count = kseg_nifti_read_prefix(path, &prefix, prefix.count)
+        guard count >= 0 else { throw VolumeIOError.unreadable(path: path, reason: "no such file or no permission") }
+        let header = try NIfTIHeader(parsing: Array(prefix.prefix(count)), limits: limits)
+        let gzipped = try isGzipped(path)
+
+        // libnifti chooses decompression by file name, so open misnamed files through a link.
+        let properName = try ProperlyNamedFile(url: url, suffix: gzipped ? ".nii.gz" : ".nii")
+        defer { properName.remove() }
+        guard let image = nifti_image_read(properName.path, 0) else {
+            throw VolumeIOError.invalidHeader("libnifti rejected the header")
+        }
+        guard nifti_image_load(image) == 0, image.pointee.data != nil else {
+            nifti_image_free(image)
+            throw VolumeIOError.truncatedData
+        }
+        self.image = image
+        source = VolumeSource(format: .nifti(version: header.version, gzipped: gzipped), datatype: header.datatype)
+        geometry = Self.geometry(of: image.pointee, size: header.size)
+    }
+
+    deinit { nifti_image_free(image) }
+
+    /// Voxel values with scl_slope and scl_inter applied (NIfTI: a slope of 0 means no scaling).
+    func scaledValues<T>(_ convert: (Double) throws -> T) throws -> [T] {
+        let slope = image.pointee.scl_slope
+        let intercept = image.pointee.scl_inter
+        let scaled = slope.isFinite && slope != 0
+        let count = geometry.size.voxelCount
+        let data = UnsafeRawPointer(image.pointee.data!)
+        func map<Stored: BinaryInteger>(_: Stored.Type) throws -> [T] {
+            let values = UnsafeBufferPointer(start: data.assumingMemoryBound(to: Stored.self), count: count)
+            return try scaled ? values.map { try convert(Double($0) * slope + intercept) } : values.map { try convert(Double($0)) }
+        }
+        func map<Stored: BinaryFloatingPoint>(_: Stored.Type) throws -> [T] {
+            let values = UnsafeBufferPointer(start: data.assumingMemoryBound(to: Stored.self), count: count)
+            return try scaled ? values.map { try convert(Double($0) * slope + intercept) } : values.map { try convert(Double($0)) }
+        }
+        switch source.datatype {
+        case .uint8: return try map(UInt8.self)
+        case .int16: return try map(Int16.self)
+        case .uint16: return try map(UInt16.self)
+        case .int32: return try map(Int32.self)
+        case .float32: return try map(Float.self)
+        case .float64: return try map(Double.self)
+        }
+    }
+
+    private static func geometry(of image: nifti_image, size: GridSize) -> VolumeGeometry {
+        let s = image.sto_xyz.m
+        return VolumeGeometry(
+            size: size,
+            pixdim: SIMD3(image.dx, image.dy, image.dz),
+            spatialUnit: SpatialUnit(rawValue: Int32(image.xyz_units)) ?? .unknown,
+            qform: QForm(code: XFormCode(rawValue: image.qform_code) ?? .unknown,
+                         quaternion: SIMD3(image.quatern_b, image.quatern_c, image.quatern_d),
+                         offset: SIMD3(image.qoffset_x, image.qoffset_y, image.qoffset_z),
+                         qfac: image.qfac),
+            sform: SForm(code: XFormCode(rawValue: image.sform_code) ?? .unknown,
+                         matrix: Affine(rows: [SIMD4(s.0.0, s.0.1, s.0.2, s.0.3),
+                                               SIMD4(s.1.0, s.1.1, s.1.2, s.1.3),
+                                               SIMD4(s.2.0, s.2.1, s.2.2, s.2.3)]))
+        )
+    }
+}
+
+/// Writes label maps as uint8 NIfTI with exactly the geometry of the volume they label.
+public enum NIfTIWriter {
+    /// Writes `labels` to `url`, gzipped when the name ends in .gz, as NIfTI-`version`. The file
+    /// appears whole or not at all: it is written beside its destination, read back, then renamed.
+    public static func write(_ labels: LabelMap, to url: URL, version: Int = 1) throws {
+        let path = url.path
+        let gzipped = path.hasSuffix(".gz")
+        let temporary = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString)\(gzipped ? ".nii.gz" : ".nii")")
+        defer { try? FileManager.default.removeItem(at: temporary) }
+
+        let g = labels.geometry
+        var dims: [Int64] = [3, Int64(g.size.x), Int64(g.size.y), Int64(g.size.z), 1, 1, 1, 1]
+        guard let image = nifti_make_new_nim(&dims, Int32(DT_UINT8), 0) else {
+            throw VolumeIOError.writeFailed(path: path, reason: "libnifti could not create an image")
+        }
+        defer {
+            image.pointee.data = nil  // the voxels belong to `labels`
+            nifti_image_free(image)
+        }
+        image.pointee.nifti_type = version == 2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1
+        (image.pointee.dx, image.pointee.dy, image.pointee.dz) = (g.pixdim.x, g.pixdim.y, g.pixdim.z)
+        (image.pointee.pixdim.1, image.pointee.pixdim.2, image.pointee.pixdim.3) = (g.pixdim.x, g.pixdim.y, g.pixdim.z)
+        image.pointee.xyz_units = g.spatialUnit.rawValue
+        image.pointee.qform_code = g.qform.code.rawValue
+        (image.pointee.quatern_b, image.pointee.quatern_c, image.pointee.quatern_d) = (g.qform.quaternion.x, g.qform.quaternion.y, g.qform.quaternion.z)
+        (image.pointee.qoffset_x, image.pointee.qoffset_y, image.pointee.qoffset_z) = (g.qform.offset.x, g.qform.offset.y, g.qform.offset.z)
+        image.pointee.qfac = g.qform.qfac
+        image.pointee.pixdim.0 = g.qform.qfac
+        image.pointee.sform_code = g.sform.code.rawValue
+        let r = g.sform.matrix.rows
+        image.pointee.sto_xyz.m = ((r[0].x, r[0].y, r[0].z, r[0].w), (r[1].x, r[1].y, r[1].z, r[1].w),
+                                   (r[2].x, r[2].y, r[2].z, r[2].w), (0, 0, 0, 1))
+        image.pointee.cal_min = 0
+        image.pointee.cal_max = Double(SegmentationLabel.allCases.map(\.rawValue).max()!)
+        guard nifti_set_filenames(image, temporary.path, 0, 1) == 0 else {
+            throw VolumeIOError.writeFailed(path: path, reason: "libnifti rejected the file name")
+        }
+        var voxels = labels.voxels
+        voxels.withUnsafeMutableBytes { bytes in
+            image.pointee.data = bytes.baseAddress
+            nifti_image_write(image)
+            image.pointee.data = nil
+        }
+        // libnifti reports write errors only on stderr: read the file back to know it is whole.
+        let written: LabelMap
+        do {
+            written = try NIfTIDecoder().readLabels(from: temporary, options: DecodeOptions())
+        } catch {
+            throw VolumeIOError.writeFailed(path: path, reason: "the written file does not read back (\(error)); is the disk full?")
+        }
+        guard written.voxels == labels.voxels, written.geometry.size == g.size else {
+            throw VolumeIOError.writeFailed(path: path, reason: "the written file reads back different voxels")
+        }
+        do {
+            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(at: url) }
+            try FileManager.default.moveItem(at: temporary, to: url)
+        } catch {
+            throw VolumeIOError.writeFailed(path: path, reason: error.localizedDescription)
+        }
+    }
+}
+
+private func isGzipped(_ path: String) throws -> Bool {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+        throw VolumeIOError.unreadable(path: path, reason: "no such file or no permission")
+    }
+    defer { try? handle.close() }
+    let magic = (try? handle.read(upToCount: 2)) ?? Data()
+    return magic.elementsEqual([0x1F, 0x8B])
+}
+
+/// The file itself when its name already ends in `suffix`, otherwise a symbolic link to it that
+/// does, in a fresh temporary directory.
+private struct ProperlyNamedFile {
+    let path: String
+    private let directory: URL?
+
+    init(url: URL, suffix: String) throws {
+        if url.path.hasSuffix(suffix) {
+            path = url.path
+            directory = nil
+            return
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kidneyseg-\(UUID().uuidString)")
+        let link = directory.appendingPathComponent("volume\(suffix)")
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(at: link, withDestinationURL: url.standardizedFileURL.absoluteURL)
+        } catch {
+            throw VolumeIOError.unreadable(path: url.path, reason: "cannot link it under a .nii name: \(error.localizedDescription)")
+        }
+        self.path = link.path
+        self.directory = directory
+    }
+
+    func remove() {
+        if let directory { try? FileManager.default.removeItem(at: directory) }
+    }
+}
