@@ -26,8 +26,11 @@ let package = Package(
             dependencies: ["Imaging", "Metrics", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
-        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
-        .testTarget(name: "CLITests", dependencies: ["kidneyseg", "COpenBLAS", "CSQLite"]),
+        // Test-only helpers: paths to ../shared/data and byte-level builders of NIfTI and PNG files.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["COpenBLAS", "CSQLite"]),
+        .testTarget(name: "CLITests", dependencies: ["kidneyseg", "TestSupport"]),
     ]
 )

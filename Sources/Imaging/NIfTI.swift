@@ -116,16 +116,16 @@ public enum NIfTIWriter {
             .appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString)\(gzipped ? ".nii.gz" : ".nii")")
         defer { try? FileManager.default.removeItem(at: temporary) }
 
+        let directory = url.deletingLastPathComponent().path
+        guard FileManager.default.isWritableFile(atPath: directory) else {
+            throw VolumeIOError.writeFailed(path: path, reason: "the directory \(directory) does not exist or is not writable")
+        }
         let g = labels.geometry
         var dims: [Int64] = [3, Int64(g.size.x), Int64(g.size.y), Int64(g.size.z), 1, 1, 1, 1]
         guard let image = nifti_make_new_nim(&dims, Int32(DT_UINT8), 0) else {
             throw VolumeIOError.writeFailed(path: path, reason: "libnifti could not create an image")
         }
-        defer {
-            image.pointee.data = nil  // the voxels belong to `labels`
-            nifti_image_free(image)
-        }
-        image.pointee.nifti_type = version == 2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1
+        defer { nifti_image_free(image) }
         (image.pointee.dx, image.pointee.dy, image.pointee.dz) = (g.pixdim.x, g.pixdim.y, g.pixdim.z)
         (image.pointee.pixdim.1, image.pointee.pixdim.2, image.pointee.pixdim.3) = (g.pixdim.x, g.pixdim.y, g.pixdim.z)
         image.pointee.xyz_units = g.spatialUnit.rawValue
@@ -140,16 +140,13 @@ public enum NIfTIWriter {
                                    (r[2].x, r[2].y, r[2].z, r[2].w), (0, 0, 0, 1))
         image.pointee.cal_min = 0
         image.pointee.cal_max = Double(SegmentationLabel.allCases.map(\.rawValue).max()!)
-        guard nifti_set_filenames(image, temporary.path, 0, 1) == 0 else {
-            throw VolumeIOError.writeFailed(path: path, reason: "libnifti rejected the file name")
+        let status = labels.voxels.withUnsafeBytes { voxels in
+            kseg_nifti_write(image, voxels.baseAddress, Int32(version), temporary.path, gzipped ? 1 : 0)
         }
-        var voxels = labels.voxels
-        voxels.withUnsafeMutableBytes { bytes in
-            image.pointee.data = bytes.baseAddress
-            nifti_image_write(image)
-            image.pointee.data = nil
+        guard status == 0 else {
+            throw VolumeIOError.writeFailed(path: path, reason: "the write did not complete; is the disk full?")
         }
-        // libnifti reports write errors only on stderr: read the file back to know it is whole.
+        // Read the file back: what lands under the final name is known to be whole.
         let written: LabelMap
         do {
             written = try NIfTIDecoder().readLabels(from: temporary, options: DecodeOptions())
@@ -159,11 +156,8 @@ public enum NIfTIWriter {
         guard written.voxels == labels.voxels, written.geometry.size == g.size else {
             throw VolumeIOError.writeFailed(path: path, reason: "the written file reads back different voxels")
         }
-        do {
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(at: url) }
-            try FileManager.default.moveItem(at: temporary, to: url)
-        } catch {
-            throw VolumeIOError.writeFailed(path: path, reason: error.localizedDescription)
+        guard rename(temporary.path, path) == 0 else {
+            throw VolumeIOError.writeFailed(path: path, reason: String(cString: strerror(errno)))
         }
     }
 }

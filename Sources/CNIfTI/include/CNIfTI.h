@@ -10,4 +10,9 @@
 /// Returns the number of bytes read, or -1 when the file cannot be opened.
 long kseg_nifti_read_prefix(const char *path, void *buffer, size_t capacity);
 
+/// Writes the header fields of `image` and then `voxels` as a single-file NIfTI-`version` (1 or 2),
+/// gzipped when `gzip` is non-zero. Returns 0 when every byte was written and the file closed
+/// cleanly, -1 otherwise.
+int kseg_nifti_write(const nifti_image *image, const void *voxels, int version, const char *path, int gzip);
+
 #endif

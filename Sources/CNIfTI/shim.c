@@ -1,0 +1,43 @@
+#include "CNIfTI.h"
+
+long kseg_nifti_read_prefix(const char *path, void *buffer, size_t capacity) {
+    znzFile file = znzopen(path, "rb", 1);
+    if (znz_isnull(file)) return -1;
+    size_t count = znzread(buffer, 1, capacity, file);
+    znzclose(file);
+    return (long)count;
+}
+
+static int write_all(znzFile file, const void *bytes, size_t count) {
+    return znzwrite(bytes, 1, count, file) == count ? 0 : -1;
+}
+
+int kseg_nifti_write(const nifti_image *image, const void *voxels, int version, const char *path, int gzip) {
+    // Build the header with libnifti's own conversion, but do the I/O here: nifti_image_write
+    // reports failures only on stderr, and libnifti 3.0.1 does not write single-file NIfTI-2.
+    nifti_1_header header1;
+    nifti_2_header header2;
+    const void *header;
+    size_t header_size;
+    if (version == 2) {
+        if (nifti_convert_nim2n2hdr(image, &header2) != 0) return -1;
+        memcpy(header2.magic, "n+2\0\r\n\032\n", 8);
+        header2.vox_offset = sizeof(header2) + 4;
+        header = &header2;
+        header_size = sizeof(header2);
+    } else {
+        if (nifti_convert_nim2n1hdr(image, &header1) != 0) return -1;
+        memcpy(header1.magic, "n+1\0", 4);
+        header1.vox_offset = sizeof(header1) + 4;
+        header = &header1;
+        header_size = sizeof(header1);
+    }
+    znzFile file = znzopen(path, gzip ? "wb6" : "wb", gzip);
+    if (znz_isnull(file)) return -1;
+    const char no_extensions[4] = {0, 0, 0, 0};
+    int status = write_all(file, header, header_size);
+    if (status == 0) status = write_all(file, no_extensions, sizeof(no_extensions));
+    if (status == 0) status = write_all(file, voxels, (size_t)image->nvox * image->nbyper);
+    if (znzclose(file) != 0) status = -1;
+    return status;
+}

@@ -1,0 +1,49 @@
+import Foundation
+
+/// The real public data beside the project (../shared/data), read-only.
+public enum SharedData {
+    public static let root: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("shared/data")
+
+    public static let exampleCT = root.appendingPathComponent("example-ct/example_ct.nii.gz")
+    public static let exampleKidneyReference = root.appendingPathComponent("example-ct/example_ct_kidney_reference.nii.gz")
+    public static let pancreasSlice = root.appendingPathComponent("pancreas-ct-slice/slice.nii.gz")
+
+    /// The KiTS19 label map of `caseNumber` (0 to 99).
+    public static func kitsLabels(_ caseNumber: Int) -> URL {
+        root.appendingPathComponent(String(format: "kits19-labels/case_%05d/segmentation.nii.gz", caseNumber))
+    }
+
+    /// All files of one kind under a folder of the data, sorted by name.
+    public static func files(in folder: String, suffix: String) -> [URL] {
+        let directory = root.appendingPathComponent(folder)
+        let enumerator = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil)
+        return (enumerator?.allObjects as? [URL] ?? []).filter { $0.path.hasSuffix(suffix) }.sorted { $0.path < $1.path }
+    }
+}
+
+/// A fresh directory under the system's temporary directory, for one test.
+public func makeTemporaryDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("kidneyseg-test-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// gzip-compresses `data` with the system's gzip, as scanners' exporters do.
+public func gzip(_ data: Data) throws -> Data {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/gzip")
+    process.arguments = ["-c", "-n"]
+    let input = Pipe()
+    let output = Pipe()
+    process.standardInput = input
+    process.standardOutput = output
+    try process.run()
+    // Write on another thread: a large input would fill the pipe while nobody reads the output.
+    let writer = Thread { input.fileHandleForWriting.write(data); try? input.fileHandleForWriting.close() }
+    writer.start()
+    let compressed = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return compressed
+}
