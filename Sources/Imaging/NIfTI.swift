@@ -15,18 +15,10 @@ public struct NIfTIDecoder: VolumeDecoder {
         return [348, 540].contains(length) || [348, 540].contains(length.byteSwapped)
     }
 
-    public func readCT(from url: URL, options: DecodeOptions) throws -> CTVolume {
+    public func decode(from url: URL, options: DecodeOptions) throws -> StoredVolume {
         let image = try NIfTIImage(url: url, limits: options.limits)
-        return CTVolume(geometry: image.geometry, voxels: try image.scaledValues { Float($0) }, source: image.source)
-    }
-
-    public func readLabels(from url: URL, options: DecodeOptions) throws -> LabelMap {
-        let image = try NIfTIImage(url: url, limits: options.limits)
-        let labels = try image.scaledValues { value -> UInt8 in
-            guard let label = UInt8(exactly: value) else { throw VolumeIOError.notALabelMap(value: value) }
-            return label
-        }
-        return LabelMap(geometry: image.geometry, voxels: labels, source: VolumeSource(format: image.source.format, datatype: .uint8))
+        return StoredVolume(volume: Volume(geometry: image.geometry, voxels: image.scaledValues(), source: image.source),
+                            mapping: .identity)
     }
 }
 
@@ -63,27 +55,27 @@ private final class NIfTIImage {
     deinit { nifti_image_free(image) }
 
     /// Voxel values with scl_slope and scl_inter applied (NIfTI: a slope of 0 means no scaling).
-    func scaledValues<T>(_ convert: (Double) throws -> T) throws -> [T] {
+    func scaledValues() -> [Float] {
         let slope = image.pointee.scl_slope
         let intercept = image.pointee.scl_inter
         let scaled = slope.isFinite && slope != 0
         let count = geometry.size.voxelCount
         let data = UnsafeRawPointer(image.pointee.data!)
-        func map<Stored: BinaryInteger>(_: Stored.Type) throws -> [T] {
+        func convert<Stored: BinaryInteger>(_: Stored.Type) -> [Float] {
             let values = UnsafeBufferPointer(start: data.assumingMemoryBound(to: Stored.self), count: count)
-            return try scaled ? values.map { try convert(Double($0) * slope + intercept) } : values.map { try convert(Double($0)) }
+            return scaled ? values.map { Float(Double($0) * slope + intercept) } : values.map { Float($0) }
         }
-        func map<Stored: BinaryFloatingPoint>(_: Stored.Type) throws -> [T] {
+        func convert<Stored: BinaryFloatingPoint>(_: Stored.Type) -> [Float] {
             let values = UnsafeBufferPointer(start: data.assumingMemoryBound(to: Stored.self), count: count)
-            return try scaled ? values.map { try convert(Double($0) * slope + intercept) } : values.map { try convert(Double($0)) }
+            return scaled ? values.map { Float(Double($0) * slope + intercept) } : values.map { Float($0) }
         }
         switch source.datatype {
-        case .uint8: return try map(UInt8.self)
-        case .int16: return try map(Int16.self)
-        case .uint16: return try map(UInt16.self)
-        case .int32: return try map(Int32.self)
-        case .float32: return try map(Float.self)
-        case .float64: return try map(Double.self)
+        case .uint8: return convert(UInt8.self)
+        case .int16: return convert(Int16.self)
+        case .uint16: return convert(UInt16.self)
+        case .int32: return convert(Int32.self)
+        case .float32: return convert(Float.self)
+        case .float64: return convert(Double.self)
         }
     }
 
@@ -149,7 +141,7 @@ public enum NIfTIWriter {
         // Read the file back: what lands under the final name is known to be whole.
         let written: LabelMap
         do {
-            written = try NIfTIDecoder().readLabels(from: temporary, options: DecodeOptions())
+            written = try NIfTIDecoder().decode(from: temporary, options: DecodeOptions()).labels()
         } catch {
             throw VolumeIOError.writeFailed(path: path, reason: "the written file does not read back (\(error)); is the disk full?")
         }

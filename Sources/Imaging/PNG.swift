@@ -13,9 +13,9 @@ public struct PNGHounsfieldMapping: Equatable, Sendable {
         self.range8 = range8
     }
 
-    public func hounsfield(_ sample: UInt16, bitDepth: Int) -> Float {
-        if bitDepth == 16 { return Float(sample) - offset16 }
-        return range8.lowerBound + Float(sample) / 255 * (range8.upperBound - range8.lowerBound)
+    public func mapping(bitDepth: Int) -> HounsfieldMapping {
+        if bitDepth == 16 { return HounsfieldMapping(scale: 1, offset: -offset16) }
+        return HounsfieldMapping(scale: (range8.upperBound - range8.lowerBound) / 255, offset: range8.lowerBound)
     }
 }
 
@@ -84,20 +84,11 @@ public struct PNGDecoder: VolumeDecoder {
 
     public func recognizes(prefix: [UInt8]) -> Bool { prefix.starts(with: PNGCodec.signature) }
 
-    public func readCT(from url: URL, options: DecodeOptions) throws -> CTVolume {
+    public func decode(from url: URL, options: DecodeOptions) throws -> StoredVolume {
         let pixels = try decode(url, options: options)
-        let hounsfield = pixels.grey.values.map { options.png.hounsfield($0, bitDepth: pixels.bitDepth) }
-        return CTVolume(geometry: Self.geometry(pixels), voxels: hounsfield,
-                        source: VolumeSource(format: .png, datatype: pixels.bitDepth == 16 ? .uint16 : .uint8))
-    }
-
-    public func readLabels(from url: URL, options: DecodeOptions) throws -> LabelMap {
-        let pixels = try decode(url, options: options)
-        let labels = try pixels.grey.values.map { sample -> UInt8 in
-            guard let label = UInt8(exactly: sample) else { throw VolumeIOError.notALabelMap(value: Double(sample)) }
-            return label
-        }
-        return LabelMap(geometry: Self.geometry(pixels), voxels: labels, source: VolumeSource(format: .png, datatype: .uint8))
+        let volume = Volume(geometry: Self.geometry(pixels), voxels: pixels.grey.values.map { Float($0) },
+                            source: VolumeSource(format: .png, datatype: pixels.bitDepth == 16 ? .uint16 : .uint8))
+        return StoredVolume(volume: volume, mapping: options.png.mapping(bitDepth: pixels.bitDepth))
     }
 
     private func decode(_ url: URL, options: DecodeOptions) throws -> PNGPixels {

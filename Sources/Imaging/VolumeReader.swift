@@ -30,8 +30,52 @@ public protocol VolumeDecoder: Sendable {
     var name: String { get }
     /// Whether a file starting with these bytes (up to 16 of them) is in this format.
     func recognizes(prefix: [UInt8]) -> Bool
-    func readCT(from url: URL, options: DecodeOptions) throws -> CTVolume
-    func readLabels(from url: URL, options: DecodeOptions) throws -> LabelMap
+    func decode(from url: URL, options: DecodeOptions) throws -> StoredVolume
+}
+
+/// A decoded file's values as stored (after NIfTI's scl_slope and scl_inter), and how they map
+/// onto Hounsfield units.
+public struct StoredVolume: Sendable {
+    public var volume: Volume<Float>
+    public var mapping: HounsfieldMapping
+
+    public init(volume: Volume<Float>, mapping: HounsfieldMapping) {
+        self.volume = volume
+        self.mapping = mapping
+    }
+
+    /// The voxels in Hounsfield units.
+    public func hounsfield() -> CTVolume {
+        guard mapping != .identity else { return volume }
+        var ct = volume
+        for index in ct.voxels.indices { ct.voxels[index] = mapping.hounsfield(ct.voxels[index]) }
+        return ct
+    }
+
+    /// The voxels as labels; every stored value must be an integer from 0 to 255.
+    public func labels() throws -> LabelMap {
+        let labels = try volume.voxels.map { value -> UInt8 in
+            guard let label = UInt8(exactly: value) else { throw VolumeIOError.notALabelMap(value: Double(value)) }
+            return label
+        }
+        return LabelMap(geometry: volume.geometry, voxels: labels, source: VolumeSource(format: volume.source.format, datatype: .uint8))
+    }
+}
+
+/// Hounsfield units as a linear function of stored values: HU = stored × scale + offset.
+public struct HounsfieldMapping: Equatable, Sendable {
+    public var scale: Float
+    public var offset: Float
+
+    public init(scale: Float, offset: Float) {
+        self.scale = scale
+        self.offset = offset
+    }
+
+    /// Stored values are already Hounsfield units, as in NIfTI CT.
+    public static let identity = HounsfieldMapping(scale: 1, offset: 0)
+
+    public func hounsfield(_ stored: Float) -> Float { stored * scale + offset }
 }
 
 /// Reads any supported image file, choosing the decoder from the file's first bytes, never from
@@ -45,25 +89,26 @@ public struct VolumeReader: Sendable {
         self.decoders = decoders
     }
 
-    public func decoder(for url: URL) throws -> any VolumeDecoder {
+    /// The stored values and their Hounsfield mapping.
+    public func read(from url: URL) throws -> StoredVolume {
         guard let handle = FileHandle(forReadingAtPath: url.path) else {
             throw VolumeIOError.unreadable(path: url.path, reason: "no such file or no permission")
         }
-        defer { try? handle.close() }
         let prefix = [UInt8]((try? handle.read(upToCount: 16)) ?? Data())
+        try? handle.close()
         guard let decoder = decoders.first(where: { $0.recognizes(prefix: prefix) }) else {
             throw VolumeIOError.unrecognizedFormat
         }
-        return decoder
+        return try decoder.decode(from: url, options: options)
     }
 
     /// A CT volume in Hounsfield units.
     public func readCT(from url: URL) throws -> CTVolume {
-        try decoder(for: url).readCT(from: url, options: options)
+        try read(from: url).hounsfield()
     }
 
     /// A label map: every voxel an integer from 0 to 255.
     public func readLabels(from url: URL) throws -> LabelMap {
-        try decoder(for: url).readLabels(from: url, options: options)
+        try read(from: url).labels()
     }
 }

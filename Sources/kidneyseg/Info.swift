@@ -13,36 +13,38 @@ struct Info: ParsableCommand {
     @OptionGroup var input: InputOptions
 
     func run() throws {
-        let url = URL(argument: file)
-        let reader = input.reader
-        let volume = try reader.readCT(from: url)
+        let stored = try input.reader.read(from: URL(argument: file))
+        let volume = stored.volume
         let geometry = volume.geometry
         let transform = geometry.sform.code != .unknown ? "sform, \(geometry.sform.code.name)"
             : geometry.qform.code != .unknown ? "qform, \(geometry.qform.code.name)" : "no transform: pixdim only"
         let spacing = geometry.spacing
-        var rows = [
+        let (lowest, highest) = volume.voxels.reduce((Float.infinity, -Float.infinity)) { (min($0.0, $1), max($0.1, $1)) }
+        let rows = [
             ("file", file),
             ("format", "\(volume.source.format), \(volume.source.datatype.name)"),
             ("dims", "\(geometry.size)"),
             ("spacing", "\(spacing.x.formatted) x \(spacing.y.formatted) x \(spacing.z.formatted) mm"),
             ("axis codes", "\(geometry.orientation) (\(transform))"),
-            ("HU range", "\((volume.voxels.min() ?? 0).formatted) to \((volume.voxels.max() ?? 0).formatted)"),
+            ("HU range", "\(stored.mapping.hounsfield(lowest).formatted) to \(stored.mapping.hounsfield(highest).formatted)"),
+            ("labels", labelSummary(volume)),
         ]
-        rows.append(("labels", labelSummary(of: url, reader: reader, voxelMillilitres: geometry.voxelMillilitres)))
         for (name, value) in rows { print(name.padding(toLength: 12, withPad: " ", startingAt: 0) + value) }
     }
 
-    /// Voxel counts per label when the file is a label map: integers from 0 to 255 with few
-    /// distinct values.
-    private func labelSummary(of url: URL, reader: VolumeReader, voxelMillilitres: Double) -> String {
-        guard let labels = try? reader.readLabels(from: url) else { return "none (not a label map)" }
+    /// Voxel counts per label when the stored values look like a label map: integers from 0 to
+    /// 255, with few distinct values.
+    private func labelSummary(_ volume: Volume<Float>) -> String {
         var counts = [Int](repeating: 0, count: 256)
-        for label in labels.voxels { counts[Int(label)] += 1 }
+        for value in volume.voxels {
+            guard let label = UInt8(exactly: value) else { return "none (not a label map)" }
+            counts[Int(label)] += 1
+        }
         let present = counts.indices.filter { counts[$0] > 0 }
         guard present.count <= 16 else { return "none (\(present.count) distinct values: an intensity image)" }
         return present.map { value in
             let name = SegmentationLabel(rawValue: UInt8(value)).map { " \($0.name)" } ?? ""
-            let millilitres = Double(counts[value]) * voxelMillilitres
+            let millilitres = Double(counts[value]) * volume.geometry.voxelMillilitres
             return "\(value)\(name): \(counts[value]) voxels, \(String(format: "%.1f", millilitres)) mL"
         }.joined(separator: "; ")
     }
