@@ -82,7 +82,7 @@ public struct Plane<Value: Sendable>: Sendable {
 
 extension Plane: Equatable where Value: Equatable {}
 
-/// The classes of the KiTS19 label convention.
+/// The classes of the KiTS19 label convention. In JSON a class is its name.
 public enum SegmentationLabel: UInt8, CaseIterable, Sendable, Codable {
     case background = 0, kidney = 1, tumour = 2
 
@@ -96,6 +96,19 @@ public enum SegmentationLabel: UInt8, CaseIterable, Sendable, Codable {
 
     /// The classes a segmentation is judged on.
     public static let foreground: [SegmentationLabel] = [.kidney, .tumour]
+
+    public init(from decoder: any Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let label = Self.allCases.first(where: { $0.name == name }) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown class \(name)"))
+        }
+        self = label
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
+    }
 }
 
 /// What a volume was decoded from, so results can be written back in the same format.

@@ -1,3 +1,4 @@
+import Foundation
 import Imaging
 
 /// Overlap of a predicted class with its reference, as the KiTS19 and U-Net papers report it.
@@ -34,6 +35,23 @@ public struct ClassMetrics: Equatable, Sendable, Codable {
         recall = ratio(truePositives, truePositives + falseNegatives)
         precision = ratio(truePositives, truePositives + falsePositives)
         iou = ratio(truePositives, truePositives + falsePositives + falseNegatives)
+    }
+}
+
+extension ClassMetrics {
+    /// Undefined values are written as null, not left out.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(label, forKey: .label)
+        try container.encode(truePositives, forKey: .truePositives)
+        try container.encode(falsePositives, forKey: .falsePositives)
+        try container.encode(falseNegatives, forKey: .falseNegatives)
+        try container.encode(predictedMillilitres, forKey: .predictedMillilitres)
+        try container.encode(referenceMillilitres, forKey: .referenceMillilitres)
+        try container.encode(dice, forKey: .dice)
+        try container.encode(recall, forKey: .recall)
+        try container.encode(precision, forKey: .precision)
+        try container.encode(iou, forKey: .iou)
     }
 }
 
@@ -79,10 +97,11 @@ public func evaluate(prediction: LabelMap, reference: LabelMap,
                      classes: [SegmentationLabel] = SegmentationLabel.foreground) throws -> [ClassMetrics] {
     let predicted = prediction.axialStack()
     let actual = reference.axialStack()
-    let sameSpacing = ((predicted.spacing - actual.spacing) / actual.spacing).max() < 1e-4
-        && ((actual.spacing - predicted.spacing) / actual.spacing).max() < 1e-4
+    let sameSpacing = (0..<3).allSatisfy { abs(predicted.spacing[$0] - actual.spacing[$0]) <= 1e-4 * actual.spacing[$0] }
     guard predicted.size == actual.size, sameSpacing else {
-        let describe = { (stack: AxialStack<UInt8>) in "\(stack.size) voxels at \(stack.spacing.x), \(stack.spacing.y), \(stack.spacing.z) mm" }
+        let describe = { (stack: AxialStack<UInt8>) in
+            "\(stack.size) voxels of " + [stack.spacing.x, stack.spacing.y, stack.spacing.z].map { String(format: "%g", $0) }.joined(separator: " x ") + " mm"
+        }
         throw MetricsError.geometryMismatch(prediction: describe(predicted), reference: describe(actual))
     }
     return evaluate(prediction: predicted.voxels, reference: actual.voxels,
@@ -113,6 +132,29 @@ public struct ClassSummary: Equatable, Sendable, Codable {
     public var recall: Statistic?
     public var precision: Statistic?
     public var iou: Statistic?
+}
+
+extension Statistic {
+    /// An undefined sd is written as null, not left out.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(mean, forKey: .mean)
+        try container.encode(sd, forKey: .sd)
+        try container.encode(count, forKey: .count)
+    }
+}
+
+extension ClassSummary {
+    /// Undefined statistics are written as null, not left out.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(label, forKey: .label)
+        try container.encode(cases, forKey: .cases)
+        try container.encode(dice, forKey: .dice)
+        try container.encode(recall, forKey: .recall)
+        try container.encode(precision, forKey: .precision)
+        try container.encode(iou, forKey: .iou)
+    }
 }
 
 /// Aggregates per-case results; each element of `cases` holds one case's per-class metrics.

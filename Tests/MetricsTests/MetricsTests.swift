@@ -96,4 +96,13 @@ import Testing
         let tumour = try #require(summarize(cases).first { $0.label == .tumour })
         #expect(tumour.dice == nil)
     }
+
+    @Test func writesUndefinedValuesAsJSONNull() throws {
+        let single = summarize([Array(metrics(row([(2...11, 1)]), row([(0...9, 1)])).values)])
+        let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(single)) as? [[String: Any]]
+        let kidney = try #require(encoded?.first)
+        #expect(kidney["label"] as? String == "kidney")
+        #expect((kidney["dice"] as? [String: Any])?["sd"] is NSNull)  // one case has no spread
+        #expect(encoded?.last?["dice"] is NSNull)  // tumour never defined
+    }
 }

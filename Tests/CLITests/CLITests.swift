@@ -1,0 +1,134 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Runs the built `kidneyseg` binary as a user would.
+struct CLI {
+    /// The binary sits beside the test bundle in the build directory.
+    static let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kidneyseg")
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: String...) throws -> Result { try run(arguments) }
+
+    static func run(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let stdout = output.fileHandleForReading.readDataToEndOfFile()
+        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+}
+
+@Suite struct InfoCommandTests {
+    @Test func describesTheExampleCT() throws {
+        let result = try CLI.run("info", SharedData.exampleCT.path)
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("dims        122 x 101 x 112"))
+        #expect(result.stdout.contains("spacing     3 x 3 x 3 mm"))
+        #expect(result.stdout.contains("axis codes  RAS"))
+        #expect(result.stdout.contains("HU range    -1207 to 3382"))
+        #expect(result.stdout.contains("labels      none"))
+    }
+
+    @Test func countsTheLabelsOfAKiTSMap() throws {
+        let result = try CLI.run("info", SharedData.kitsLabels(61).path)
+        #expect(result.stdout.contains("axis codes  IPL"))
+        #expect(result.stdout.contains("1 kidney: 124943 voxels"))
+        #expect(result.stdout.contains("2 tumour: 23276 voxels"))
+    }
+
+    @Test func readsEightBitPNGsOnTheDeclaredRange() throws {
+        let url = SharedData.root.appendingPathComponent("curvas-slices/images/10001_394.png")
+        #expect(try CLI.run("info", url.path).stdout.contains("HU range    -125 to 225"))
+        #expect(try CLI.run("info", url.path, "--hu-range", "0,255").stdout.contains("HU range    0 to 255"))
+    }
+
+    /// Every NIfTI, PNG and label file in ../shared/data, one after another (the largest KiTS
+    /// maps take a gigabyte each).
+    @Test func describesEveryFileInTheSharedData() throws {
+        let files = SharedData.files(in: "kits19-labels", suffix: ".nii.gz") + SharedData.files(in: "example-ct", suffix: ".nii.gz")
+            + [SharedData.pancreasSlice] + SharedData.files(in: "curvas-slices", suffix: ".png")
+        #expect(files.count == 100 + 2 + 1 + 216)
+        for file in files {
+            let result = try CLI.run("info", file.path)
+            #expect(result.status == 0, "\(file.lastPathComponent): \(result.stderr)")
+            #expect(result.stdout.contains("axis codes"))
+            if file.path.contains("kits19") {
+                #expect(result.stdout.contains("1 kidney:"), "\(file.path) has kidney labels")
+            }
+            if file.path.contains("/labels/") {
+                #expect(result.stdout.contains("labels      0 background:"), "\(file.path) is a label map")
+            }
+        }
+    }
+}
+
+@Suite struct EvaluateCommandTests {
+    @Test func aKiTSMapAgainstItselfHasDiceOne() throws {
+        let path = SharedData.kitsLabels(61).path
+        let result = try CLI.run("evaluate", "--prediction", path, "--reference", path, "--json")
+        #expect(result.status == 0)
+        let rows = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]
+        #expect(rows?.map { $0["label"] as? String } == ["kidney", "tumour"])
+        #expect(rows?.map { $0["dice"] as? Double } == [1, 1])
+    }
+
+    @Test func printsUndefinedValuesAsNotAvailable() throws {
+        // The example's reference has kidney only: tumour is absent from both maps.
+        let path = SharedData.exampleKidneyReference.path
+        let table = try CLI.run("evaluate", "--prediction", path, "--reference", path)
+        let tumour = table.stdout.split(separator: "\n").first { $0.hasPrefix("tumour") }
+        #expect(tumour?.split(separator: " ").filter { $0 == "n/a" }.count == 4)
+        let json = try CLI.run("evaluate", "--prediction", path, "--reference", path, "--json")
+        let rows = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]]
+        #expect(rows?.last?["dice"] is NSNull)
+    }
+}
+
+@Suite struct OverlayCommandTests {
+    @Test func writesAnRGBPNGOfTheRequestedSlice() throws {
+        let output = try makeTemporaryDirectory().appendingPathComponent("overlay.png")
+        let result = try CLI.run("overlay", SharedData.exampleCT.path, "--mask", SharedData.exampleKidneyReference.path,
+                                 "--slice", "80", "-o", output.path)
+        #expect(result.status == 0, "\(result.stderr)")
+        let png = try [UInt8](Data(contentsOf: output))
+        // IHDR: 122 columns (left-right) by 101 rows (anterior-posterior), 8-bit RGB.
+        #expect(Array(png[16..<26]) == [0, 0, 0, 122, 0, 0, 0, 101, 8, 2])
+    }
+}
+
+@Suite struct CommandErrorTests {
+    /// Each failure is exactly one line on stderr and a non-zero exit status.
+    static let failures: [([String], String)] = [
+        (["info", "/no/such/file.nii.gz"], "kidneyseg: cannot read /no/such/file.nii.gz: no such file or no permission"),
+        (["info"], "kidneyseg: Missing expected argument '<file>'"),
+        (["info", "/etc/hostname"], "kidneyseg: not a NIfTI (.nii, .nii.gz) or PNG file"),
+        (["overlay", SharedData.exampleCT.path, "--mask", SharedData.exampleKidneyReference.path, "--slice", "112", "-o", "/tmp/x.png"],
+         "kidneyseg: slice 112 is outside 0...111"),
+        (["evaluate", "--prediction", SharedData.exampleKidneyReference.path, "--reference", SharedData.kitsLabels(61).path],
+         "kidneyseg: the prediction (122 x 101 x 112 voxels of 3 x 3 x 3 mm) and the reference (512 x 512 x 29 voxels of 0.976562 x 0.976562 x 5 mm) do not share a voxel grid"),
+        (["evaluate", "--prediction", SharedData.exampleCT.path, "--reference", SharedData.exampleCT.path],
+         "kidneyseg: not a label map: voxel value -1023.0 is not an integer from 0 to 255"),
+    ]
+
+    @Test(arguments: failures)
+    func failsWithOneClearLine(arguments: [String], message: String) throws {
+        let result = try CLI.run(arguments)
+        #expect(result.status != 0)
+        #expect(result.stderr == message + "\n")
+        #expect(result.stdout.isEmpty)
+    }
+}
