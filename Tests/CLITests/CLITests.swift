@@ -99,8 +99,10 @@ struct CLI {
 }
 
 @Suite struct OverlayCommandTests {
+    let scratch = ScratchDirectory()
+
     @Test func writesAnRGBPNGOfTheRequestedSlice() throws {
-        let output = try makeTemporaryDirectory().appendingPathComponent("overlay.png")
+        let output = scratch.url.appendingPathComponent("overlay.png")
         let result = try CLI.run("overlay", SharedData.exampleCT.path, "--mask", SharedData.exampleKidneyReference.path,
                                  "--slice", "80", "-o", output.path)
         #expect(result.status == 0, "\(result.stderr)")

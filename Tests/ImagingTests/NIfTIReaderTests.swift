@@ -4,6 +4,7 @@ import TestSupport
 import Testing
 
 @Suite struct NIfTIReaderTests {
+    let scratch = ScratchDirectory()
     let reader = VolumeReader()
 
     @Test func readsTheExampleCT() throws {
@@ -32,7 +33,7 @@ import Testing
 
     @Test(arguments: datatypeCases)
     func readsEveryDatatype(datatype: Int16, values: [Double]) throws {
-        let directory = try makeTemporaryDirectory()
+        let directory = scratch.url
         var fixture = NIfTIFixture()
         fixture.datatype = datatype
         fixture.dims = [3, 2, 2, 1, 1, 1, 1, 1]
@@ -44,7 +45,7 @@ import Testing
 
     @Test(arguments: [1, 2], [false, true])
     func readsNIfTI1And2InEitherByteOrderGzippedOrNot(version: Int, bigEndian: Bool) throws {
-        let directory = try makeTemporaryDirectory()
+        let directory = scratch.url
         var fixture = NIfTIFixture()
         fixture.version = version
         fixture.bigEndian = bigEndian
@@ -64,7 +65,7 @@ import Testing
         fixture.values = [0, 1024, 2048]
         fixture.slope = 0.5
         fixture.intercept = -512
-        let ct = try reader.readCT(from: fixture.write(named: "scaled.nii", in: makeTemporaryDirectory()))
+        let ct = try reader.readCT(from: fixture.write(named: "scaled.nii", in: scratch.url))
         #expect(ct.voxels == [-512, 0, 512])
     }
 
@@ -72,12 +73,12 @@ import Testing
         var fixture = NIfTIFixture()
         fixture.dims = [4, 2, 2, 2, 1, 1, 1, 1]
         fixture.values = (0..<8).map(Double.init)
-        let ct = try reader.readCT(from: fixture.write(named: "4d.nii", in: makeTemporaryDirectory()))
+        let ct = try reader.readCT(from: fixture.write(named: "4d.nii", in: scratch.url))
         #expect(ct.geometry.size == GridSize(x: 2, y: 2, z: 2))
     }
 
     @Test func readsAFileWhoseNameHidesItsCompression() throws {
-        let directory = try makeTemporaryDirectory()
+        let directory = scratch.url
         let gzipped = try Data(contentsOf: SharedData.pancreasSlice)
         let misnamed = directory.appendingPathComponent("upload.bin")
         try gzipped.write(to: misnamed)
@@ -89,7 +90,7 @@ import Testing
     // MARK: - Bad input gets a typed error
 
     @Test func rejectsATruncatedGzipStream() throws {
-        let directory = try makeTemporaryDirectory()
+        let directory = scratch.url
         let whole = try Data(contentsOf: SharedData.exampleCT)
         let truncated = directory.appendingPathComponent("truncated.nii.gz")
         try whole.prefix(whole.count / 2).write(to: truncated)
@@ -99,13 +100,13 @@ import Testing
     @Test func rejectsAnUncompressedFileCutShort() throws {
         var fixture = NIfTIFixture()
         fixture.values = (0..<8).map(Double.init)
-        let url = try makeTemporaryDirectory().appendingPathComponent("short.nii")
+        let url = scratch.url.appendingPathComponent("short.nii")
         try fixture.data().prefix(352 + 5).write(to: url)
         #expect(throws: VolumeIOError.truncatedData) { try reader.readCT(from: url) }
     }
 
     @Test func rejectsATruncatedHeader() throws {
-        let url = try makeTemporaryDirectory().appendingPathComponent("header.nii")
+        let url = scratch.url.appendingPathComponent("header.nii")
         try NIfTIFixture().data().prefix(200).write(to: url)
         #expect(throws: VolumeIOError.truncatedHeader(bytes: 200, needed: 348)) { try reader.readCT(from: url) }
     }
@@ -113,13 +114,13 @@ import Testing
     @Test func rejectsAWrongMagic() throws {
         var bytes = NIfTIFixture().data()
         bytes.replaceSubrange(344..<348, with: Array("abc\0".utf8))
-        let url = try makeTemporaryDirectory().appendingPathComponent("magic.nii")
+        let url = scratch.url.appendingPathComponent("magic.nii")
         try bytes.write(to: url)
         #expect(throws: VolumeIOError.wrongMagic(found: "abc")) { try reader.readCT(from: url) }
     }
 
     @Test func rejectsTextThatIsNoImage() throws {
-        let url = try makeTemporaryDirectory().appendingPathComponent("notes.nii")
+        let url = scratch.url.appendingPathComponent("notes.nii")
         try Data("patient notes, not an image".utf8).write(to: url)
         #expect(throws: VolumeIOError.unrecognizedFormat) { try reader.readCT(from: url) }
     }
@@ -128,7 +129,7 @@ import Testing
         var fixture = NIfTIFixture()
         fixture.datatype = 32  // complex64
         #expect(throws: VolumeIOError.unsupportedDatatype(code: 32)) {
-            try reader.readCT(from: fixture.write(named: "complex.nii", in: makeTemporaryDirectory()))
+            try reader.readCT(from: fixture.write(named: "complex.nii", in: scratch.url))
         }
     }
 
@@ -137,12 +138,12 @@ import Testing
         fixture.dims = [4, 2, 2, 2, 3, 1, 1, 1]
         fixture.values = (0..<24).map(Double.init)
         #expect(throws: VolumeIOError.multipleTimePoints(3)) {
-            try reader.readCT(from: fixture.write(named: "4d.nii", in: makeTemporaryDirectory()))
+            try reader.readCT(from: fixture.write(named: "4d.nii", in: scratch.url))
         }
     }
 
     @Test func rejectsAbsurdDimensionsBeforeAllocating() throws {
-        let directory = try makeTemporaryDirectory()
+        let directory = scratch.url
         var huge = NIfTIFixture()
         huge.dims = [3, 32767, 32767, 32767, 1, 1, 1, 1]  // 35 T voxels, with no data behind them
         #expect(throws: VolumeIOError.exceedsLimit(voxels: 32767 * 32767 * 32767, limit: VolumeLimits().maxVoxels)) {

@@ -4,6 +4,8 @@ import TestSupport
 import Testing
 
 @Suite struct NIfTIWriterTests {
+    let scratch = ScratchDirectory()
+
     /// Labels derived from the real file in canonical order, as a segmentation produces them.
     static let files = [SharedData.kitsLabels(61), SharedData.exampleCT, SharedData.pancreasSlice]
 
@@ -19,7 +21,7 @@ import Testing
         let labelMap = source.replacingVoxels(withAxial: labels)
         #expect(labelMap.voxels == expectedInStoredOrder)
 
-        let directory = try makeTemporaryDirectory()
+        let directory = scratch.url
         for name in ["mask.nii.gz", "mask.nii"] {
             let url = directory.appendingPathComponent(name)
             try NIfTIWriter.write(labelMap, to: url)
@@ -32,7 +34,7 @@ import Testing
 
     @Test func writesNIfTI2() throws {
         let labels = try VolumeReader().readLabels(from: SharedData.exampleKidneyReference)
-        let url = try makeTemporaryDirectory().appendingPathComponent("mask.nii.gz")
+        let url = scratch.url.appendingPathComponent("mask.nii.gz")
         try NIfTIWriter.write(labels, to: url, version: 2)
         let written = try VolumeReader().readLabels(from: url)
         #expect(written.source.format == .nifti(version: 2, gzipped: true))
@@ -44,7 +46,7 @@ import Testing
         var fixture = NIfTIFixture()
         fixture.qformCode = 1
         fixture.values = [Double](repeating: 1, count: 8)
-        let directory = try makeTemporaryDirectory()
+        let directory = scratch.url
         var original = try VolumeReader().readLabels(from: fixture.write(named: "in.nii", in: directory))
         original.geometry.qform = QForm(code: .scannerAnatomical, quaternion: SIMD3(0, 0, 1), offset: SIMD3(90.5, -126.25, -72), qfac: -1)
         original.geometry.pixdim = SIMD3(0.75, 0.75, 2.5)
@@ -55,7 +57,7 @@ import Testing
 
     @Test func leavesNothingBehindWhenTheDirectoryIsMissing() throws {
         let labels = try VolumeReader().readLabels(from: SharedData.exampleKidneyReference)
-        let missing = try makeTemporaryDirectory().appendingPathComponent("no/such/dir/mask.nii.gz")
+        let missing = scratch.url.appendingPathComponent("no/such/dir/mask.nii.gz")
         #expect(throws: VolumeIOError.self) { try NIfTIWriter.write(labels, to: missing) }
         #expect(!FileManager.default.fileExists(atPath: missing.path))
     }

@@ -4,10 +4,11 @@ import TestSupport
 import Testing
 
 @Suite struct PNGTests {
+    let scratch = ScratchDirectory()
     let reader = VolumeReader()
 
     func write(_ data: Data, named name: String = "slice.png") throws -> URL {
-        let url = try makeTemporaryDirectory().appendingPathComponent(name)
+        let url = scratch.url.appendingPathComponent(name)
         try data.write(to: url)
         return url
     }

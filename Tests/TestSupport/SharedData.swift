@@ -23,11 +23,17 @@ public enum SharedData {
     }
 }
 
-/// A fresh directory under the system's temporary directory, for one test.
-public func makeTemporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("kidneyseg-test-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
+/// A fresh directory under the system's temporary directory, removed with its contents when the
+/// last reference goes. A suite holds one, so each test gets its own and leaves nothing behind.
+public final class ScratchDirectory: Sendable {
+    public let url: URL
+
+    public init() {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("kidneyseg-test-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
 }
 
 /// gzip-compresses `data` with the system's gzip, as scanners' exporters do.
