@@ -21,6 +21,7 @@ let package = Package(
 
         .target(name: "Imaging", dependencies: ["CNIfTI", "CPNG"]),
         .target(name: "Metrics", dependencies: ["Imaging"]),
+        .target(name: "NeuralNet", dependencies: ["COpenBLAS"]),
         .executableTarget(
             name: "kidneyseg",
             dependencies: ["Imaging", "Metrics", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -30,6 +31,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenBLAS", "CSQLite"]),
         .testTarget(name: "CLITests", dependencies: ["kidneyseg", "TestSupport"]),
     ]

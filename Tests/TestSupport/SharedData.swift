@@ -23,6 +23,19 @@ public enum SharedData {
     }
 }
 
+/// The full-size reference U-Nets from PyTorch, with inputs and logits (../shared/fixtures/smp-unet).
+public enum ParityFixtures {
+    public static let root = SharedData.root.deletingLastPathComponent().appendingPathComponent("fixtures/smp-unet")
+
+    /// A raw little-endian float32 file.
+    public static func floats(_ relativePath: String) throws -> [Float] {
+        let data = try Data(contentsOf: root.appendingPathComponent(relativePath))
+        return data.withUnsafeBytes { raw in
+            (0..<(data.count / 4)).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self).littleEndian) }
+        }
+    }
+}
+
 /// A fresh directory under the system's temporary directory, removed with its contents when the
 /// last reference goes. A suite holds one, so each test gets its own and leaves nothing behind.
 public final class ScratchDirectory: Sendable {

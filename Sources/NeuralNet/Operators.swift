@@ -1,0 +1,257 @@
+import Foundation
+import COpenBLAS
+
+/// 2-D convolution with any kernel, stride and zero padding, as PyTorch's `nn.Conv2d` (no groups
+/// or dilation), with an optional fused ReLU. BatchNorm is folded into `weights` and `bias` at
+/// load time. It runs as im2col plus one SGEMM per batch item, or a plain SGEMM for 1x1 stride-1.
+public struct Conv2d: Sendable {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernel: (height: Int, width: Int)
+    public let stride: (height: Int, width: Int)
+    public let padding: (height: Int, width: Int)
+    /// Row-major [outChannels][inChannels · kernel height · kernel width], PyTorch's layout.
+    public var weights: [Float]
+    public var bias: [Float]
+    public var relu: Bool
+
+    public init(inChannels: Int, outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+                weights: [Float], bias: [Float]? = nil, relu: Bool = false) {
+        precondition(weights.count == outChannels * inChannels * kernel.0 * kernel.1, "weights do not match the conv's shape")
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        self.weights = weights
+        self.bias = bias ?? [Float](repeating: 0, count: outChannels)
+        self.relu = relu
+    }
+
+    /// Multiply-accumulates for one batch item of this input size.
+    public func multiplyAccumulates(height: Int, width: Int) -> Int {
+        let (outHeight, outWidth) = outputSize(height: height, width: width)
+        return outChannels * outHeight * outWidth * inChannels * kernel.height * kernel.width
+    }
+
+    public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        ((height + 2 * padding.height - kernel.height) / stride.height + 1,
+         (width + 2 * padding.width - kernel.width) / stride.width + 1)
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        precondition(input.channels == inChannels, "conv expects \(inChannels) channels, got \(input.channels)")
+        let (outHeight, outWidth) = outputSize(height: input.height, width: input.width)
+        var output = Tensor(zeros: input.batch, channels: outChannels, height: outHeight, width: outWidth)
+        let pointwise = kernel == (1, 1) && stride == (1, 1) && padding == (0, 0)
+        let rows = inChannels * kernel.height * kernel.width
+        let columns = outHeight * outWidth
+        var unfolded = pointwise ? [] : [Float](repeating: 0, count: rows * columns)
+        let outputItemSize = output.itemSize
+        input.data.withUnsafeBufferPointer { source in
+            output.data.withUnsafeMutableBufferPointer { destination in
+                for item in 0..<input.batch {
+                    let image = UnsafeBufferPointer(rebasing: source[(item * input.itemSize)..<((item + 1) * input.itemSize)])
+                    let result = destination.baseAddress! + item * outputItemSize
+                    if pointwise {
+                        multiply(image.baseAddress!, rows: rows, columns: columns, into: result)
+                    } else {
+                        unfolded.withUnsafeMutableBufferPointer { im2col(image, height: input.height, width: input.width, into: $0) }
+                        multiply(unfolded, rows: rows, columns: columns, into: result)
+                    }
+                    addBias(result, planeSize: columns)
+                }
+            }
+        }
+        return output
+    }
+
+    /// result[outChannels][columns] = weights[outChannels][rows] · matrix[rows][columns]
+    private func multiply(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int, into result: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(columns), Int32(rows),
+                    1, weights, Int32(rows), matrix, Int32(columns), 0, result, Int32(columns))
+    }
+
+    /// Lays out every receptive field as a column: row (c, ky, kx), column (oy, ox).
+    private func im2col(_ image: UnsafeBufferPointer<Float>, height: Int, width: Int, into columns: UnsafeMutableBufferPointer<Float>) {
+        let (outHeight, outWidth) = outputSize(height: height, width: width)
+        var row = 0
+        for channel in 0..<inChannels {
+            let plane = channel * height * width
+            for ky in 0..<kernel.height {
+                for kx in 0..<kernel.width {
+                    var index = row * outHeight * outWidth
+                    for oy in 0..<outHeight {
+                        let iy = oy * stride.height - padding.height + ky
+                        guard iy >= 0 && iy < height else {
+                            for _ in 0..<outWidth { columns[index] = 0; index += 1 }
+                            continue
+                        }
+                        let line = plane + iy * width
+                        for ox in 0..<outWidth {
+                            let ix = ox * stride.width - padding.width + kx
+                            columns[index] = ix >= 0 && ix < width ? image[line + ix] : 0
+                            index += 1
+                        }
+                    }
+                    row += 1
+                }
+            }
+        }
+    }
+
+    private func addBias(_ result: UnsafeMutablePointer<Float>, planeSize: Int) {
+        for channel in 0..<outChannels {
+            let shift = bias[channel]
+            let plane = result + channel * planeSize
+            if relu {
+                for index in 0..<planeSize { plane[index] = max(plane[index] + shift, 0) }
+            } else {
+                for index in 0..<planeSize { plane[index] += shift }
+            }
+        }
+    }
+}
+
+/// BatchNorm's inference statistics, to be folded into the conv before it.
+public struct BatchNorm: Sendable {
+    public var weight: [Float]
+    public var bias: [Float]
+    public var runningMean: [Float]
+    public var runningVariance: [Float]
+    public var epsilon: Double
+
+    public init(weight: [Float], bias: [Float], runningMean: [Float], runningVariance: [Float], epsilon: Double) {
+        self.weight = weight
+        self.bias = bias
+        self.runningMean = runningMean
+        self.runningVariance = runningVariance
+        self.epsilon = epsilon
+    }
+}
+
+extension Conv2d {
+    /// This conv followed by `norm`, as one conv: w' = w·γ/√(σ²+ε), b' = (b − μ)·γ/√(σ²+ε) + β.
+    public func folding(_ norm: BatchNorm) -> Conv2d {
+        var folded = self
+        let fanIn = weights.count / outChannels
+        for channel in 0..<outChannels {
+            let scale = Double(norm.weight[channel]) / (Double(norm.runningVariance[channel]) + norm.epsilon).squareRoot()
+            for index in (channel * fanIn)..<((channel + 1) * fanIn) { folded.weights[index] = Float(Double(weights[index]) * scale) }
+            folded.bias[channel] = Float((Double(bias[channel]) - Double(norm.runningMean[channel])) * scale + Double(norm.bias[channel]))
+        }
+        return folded
+    }
+}
+
+/// Max pooling with PyTorch's floor rule for the output size; padding never wins the max.
+public func maxPool2d(_ input: Tensor, kernel: Int, stride: Int, padding: Int = 0) -> Tensor {
+    let outHeight = (input.height + 2 * padding - kernel) / stride + 1
+    let outWidth = (input.width + 2 * padding - kernel) / stride + 1
+    var output = Tensor(zeros: input.batch, channels: input.channels, height: outHeight, width: outWidth)
+    for plane in 0..<(input.batch * input.channels) {
+        let source = plane * input.planeSize
+        let destination = plane * outHeight * outWidth
+        for oy in 0..<outHeight {
+            for ox in 0..<outWidth {
+                var best = -Float.infinity
+                for iy in max(oy * stride - padding, 0)..<min(oy * stride - padding + kernel, input.height) {
+                    for ix in max(ox * stride - padding, 0)..<min(ox * stride - padding + kernel, input.width) {
+                        best = max(best, input.data[source + iy * input.width + ix])
+                    }
+                }
+                output.data[destination + oy * outWidth + ox] = best
+            }
+        }
+    }
+    return output
+}
+
+/// 3x3 average pooling, stride 1, padding 1, counting the padding (always divides by 9), as
+/// timm's inception_v3 does through `F.avg_pool2d` defaults.
+public func averagePool3x3(_ input: Tensor) -> Tensor {
+    var output = input
+    let (height, width) = (input.height, input.width)
+    for plane in 0..<(input.batch * input.channels) {
+        let base = plane * input.planeSize
+        for y in 0..<height {
+            for x in 0..<width {
+                var sum: Float = 0
+                for iy in max(y - 1, 0)...min(y + 1, height - 1) {
+                    for ix in max(x - 1, 0)...min(x + 1, width - 1) { sum += input.data[base + iy * width + ix] }
+                }
+                output.data[base + y * width + x] = sum / 9
+            }
+        }
+    }
+    return output
+}
+
+/// Nearest-neighbour resize to an exact size with PyTorch's index rule:
+/// source = min(floor(destination · (in / out)), in − 1), the ratio computed in Float.
+public func resizeNearest(_ input: Tensor, height: Int, width: Int) -> Tensor {
+    let rows = nearestIndices(from: input.height, to: height)
+    let columns = nearestIndices(from: input.width, to: width)
+    var output = Tensor(zeros: input.batch, channels: input.channels, height: height, width: width)
+    for plane in 0..<(input.batch * input.channels) {
+        let source = plane * input.planeSize
+        let destination = plane * height * width
+        for (y, row) in rows.enumerated() {
+            for (x, column) in columns.enumerated() {
+                output.data[destination + y * width + x] = input.data[source + row * input.width + column]
+            }
+        }
+    }
+    return output
+}
+
+func nearestIndices(from inputSize: Int, to outputSize: Int) -> [Int] {
+    let scale = Float(inputSize) / Float(outputSize)
+    return (0..<outputSize).map { min(Int((Float($0) * scale).rounded(.down)), inputSize - 1) }
+}
+
+/// Channel-wise concatenation, first tensor's channels first.
+public func concatenateChannels(_ tensors: [Tensor]) -> Tensor {
+    let first = tensors[0]
+    precondition(tensors.allSatisfy { $0.batch == first.batch && $0.height == first.height && $0.width == first.width },
+                 "concatenated tensors must share batch and spatial size")
+    let channels = tensors.reduce(0) { $0 + $1.channels }
+    var data: [Float] = []
+    data.reserveCapacity(first.batch * channels * first.planeSize)
+    for item in 0..<first.batch {
+        for tensor in tensors { data += tensor.data[(item * tensor.itemSize)..<((item + 1) * tensor.itemSize)] }
+    }
+    return Tensor(batch: first.batch, channels: channels, height: first.height, width: first.width, data: data)
+}
+
+/// Element-wise sum, optionally followed by ReLU (a residual connection).
+public func add(_ lhs: Tensor, _ rhs: Tensor, relu: Bool = false) -> Tensor {
+    precondition(lhs.shape == rhs.shape, "added tensors must have one shape")
+    var sum = lhs
+    for index in sum.data.indices {
+        let value = lhs.data[index] + rhs.data[index]
+        sum.data[index] = relu ? max(value, 0) : value
+    }
+    return sum
+}
+
+/// Softmax over the channels at every pixel.
+public func softmaxChannels(_ input: Tensor) -> Tensor {
+    var output = input
+    let planeSize = input.planeSize
+    for item in 0..<input.batch {
+        let base = item * input.itemSize
+        for pixel in 0..<planeSize {
+            var largest = -Float.infinity
+            for channel in 0..<input.channels { largest = max(largest, input.data[base + channel * planeSize + pixel]) }
+            var total: Float = 0
+            for channel in 0..<input.channels {
+                let value = expf(input.data[base + channel * planeSize + pixel] - largest)
+                output.data[base + channel * planeSize + pixel] = value
+                total += value
+            }
+            for channel in 0..<input.channels { output.data[base + channel * planeSize + pixel] /= total }
+        }
+    }
+    return output
+}

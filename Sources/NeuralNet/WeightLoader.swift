@@ -1,0 +1,57 @@
+/// Takes a model's tensors from a safetensors file by their PyTorch state-dict names, checking
+/// each shape. Problems are collected rather than thrown one at a time, so a wrong file is
+/// reported with every missing, unexpected and mis-shaped name at once.
+final class WeightLoader {
+    private let file: SafeTensorsFile
+    private var used: Set<String> = []
+    private var problems: [String] = []
+
+    init(file: SafeTensorsFile) { self.file = file }
+
+    /// The tensor's values, or zeros (with a problem recorded) when it is missing or mis-shaped.
+    func tensor(_ name: String, shape: [Int]) -> [Float] {
+        let count = shape.reduce(1, *)
+        guard let entry = file.entries[name] else {
+            problems.append("missing \(name) \(shape)")
+            return [Float](repeating: 0, count: count)
+        }
+        used.insert(name)
+        guard entry.shape == shape else {
+            problems.append("\(name) has shape \(entry.shape), expected \(shape)")
+            return [Float](repeating: 0, count: count)
+        }
+        do { return try file.floats(name) } catch {
+            problems.append("\(error)")
+            return [Float](repeating: 0, count: count)
+        }
+    }
+
+    func conv(_ name: String, in inChannels: Int, out outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
+              padding: (Int, Int) = (0, 0), bias: Bool = false, relu: Bool = false) -> Conv2d {
+        Conv2d(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride, padding: padding,
+               weights: tensor("\(name).weight", shape: [outChannels, inChannels, kernel.0, kernel.1]),
+               bias: bias ? tensor("\(name).bias", shape: [outChannels]) : nil, relu: relu)
+    }
+
+    func batchNorm(_ name: String, channels: Int, epsilon: Double) -> BatchNorm {
+        used.insert("\(name).num_batches_tracked")  // a training counter, unused at inference
+        return BatchNorm(weight: tensor("\(name).weight", shape: [channels]), bias: tensor("\(name).bias", shape: [channels]),
+                         runningMean: tensor("\(name).running_mean", shape: [channels]),
+                         runningVariance: tensor("\(name).running_var", shape: [channels]), epsilon: epsilon)
+    }
+
+    /// A conv and the BatchNorm after it, folded into one conv, with ReLU fused when asked.
+    func convBN(conv: String, bn: String, in inChannels: Int, out outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
+                padding: (Int, Int) = (0, 0), bias: Bool = false, epsilon: Double = 1e-5, relu: Bool = true) -> Conv2d {
+        let plain = self.conv(conv, in: inChannels, out: outChannels, kernel: kernel, stride: stride, padding: padding, bias: bias, relu: relu)
+        return plain.folding(batchNorm(bn, channels: outChannels, epsilon: epsilon))
+    }
+
+    /// Throws when anything was missing or mis-shaped, or when the file holds tensors the model
+    /// does not use.
+    func finish() throws {
+        let unexpected = Set(file.entries.keys).subtracting(used).sorted()
+        let all = problems + unexpected.map { "unexpected \($0)" }
+        guard all.isEmpty else { throw ModelError.weightsDoNotMatch(all) }
+    }
+}
