@@ -130,6 +130,43 @@ public struct SafeTensorsFile: Sendable {
     }
 }
 
+extension SafeTensorsFile {
+    /// A named F32 tensor to write.
+    public struct Tensor32: Sendable {
+        public var name: String
+        public var shape: [Int]
+        public var values: [Float]
+
+        public init(name: String, shape: [Int], values: [Float]) {
+            precondition(shape.reduce(1, *) == values.count, "\(name): \(values.count) values do not fill \(shape)")
+            self.name = name
+            self.shape = shape
+            self.values = values
+        }
+    }
+
+    /// The bytes of a safetensors file holding `tensors` as F32, in the given order.
+    public static func encode(_ tensors: [Tensor32], metadata: [String: String] = [:]) throws -> Data {
+        var header: [String: Any] = metadata.isEmpty ? [:] : ["__metadata__": metadata]
+        var offset = 0
+        for tensor in tensors {
+            header[tensor.name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + 4 * tensor.values.count]]
+            offset += 4 * tensor.values.count
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))  // pad to 8 bytes
+        var data = Data(capacity: 8 + json.count + offset)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(json)
+        for tensor in tensors {
+            tensor.values.withUnsafeBufferPointer { values in
+                for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+            }
+        }
+        return data
+    }
+}
+
 public enum SafeTensorsError: Error, Equatable, Sendable, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     case truncated(String)

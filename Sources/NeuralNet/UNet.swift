@@ -102,6 +102,11 @@ public struct UNet: Sendable {
     /// Builds the network from PyTorch state-dict tensors; every tensor is checked by name and shape.
     public init(architecture: UNetArchitecture, weights file: SafeTensorsFile) throws {
         let weights = WeightLoader(file: file)
+        self.init(architecture: architecture, loader: weights)
+        try weights.finish()
+    }
+
+    private init(architecture: UNetArchitecture, loader weights: WeightLoader) {
         self.architecture = architecture
         switch architecture.encoder {
         case .resnet18, .resnet34, .resnet50, .resnet101: encoder = ResNetEncoder(architecture: architecture, weights: weights)
@@ -112,7 +117,15 @@ public struct UNet: Sendable {
                               hasCenter: architecture.encoder == .vgg16bn)
         head = weights.conv("segmentation_head.0", in: architecture.decoderChannels.last!, out: architecture.classes,
                             kernel: (3, 3), padding: (1, 1), bias: true)
-        try weights.finish()
+    }
+
+    /// The state-dict names and shapes an architecture's weights file must hold (BatchNorm's
+    /// `num_batches_tracked` counters aside), in build order.
+    public static func parameterShapes(of architecture: UNetArchitecture) -> [(name: String, shape: [Int])] {
+        let empty = try! SafeTensorsFile(data: SafeTensorsFile.encode([]))
+        let loader = WeightLoader(file: empty)
+        _ = UNet(architecture: architecture, loader: loader)
+        return loader.requested
     }
 
     /// Raw class scores, batch × classes × height × width. Height and width must be multiples of 32.

@@ -5,11 +5,14 @@ final class WeightLoader {
     private let file: SafeTensorsFile
     private var used: Set<String> = []
     private var problems: [String] = []
+    /// Every tensor the model asked for, in order: the architecture's full parameter list.
+    private(set) var requested: [(name: String, shape: [Int])] = []
 
     init(file: SafeTensorsFile) { self.file = file }
 
     /// The tensor's values, or zeros (with a problem recorded) when it is missing or mis-shaped.
     func tensor(_ name: String, shape: [Int]) -> [Float] {
+        requested.append((name, shape))
         let count = shape.reduce(1, *)
         guard let entry = file.entries[name] else {
             problems.append("missing \(name) \(shape)")

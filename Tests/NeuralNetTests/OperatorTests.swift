@@ -1,0 +1,126 @@
+import Foundation
+import NeuralNet
+import Testing
+
+/// Each BLAS-backed op against a direct Swift reference on odd shapes, and each simple op against
+/// closed-form values.
+@Suite struct OperatorTests {
+    /// Deterministic pseudo-random values in [-1, 1).
+    func values(_ count: Int, seed: UInt64) -> [Float] {
+        var state = seed &* 6364136223846793005 &+ 1442695040888963407
+        return (0..<count).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(state >> 40) / Float(1 << 23) - 1
+        }
+    }
+
+    /// The textbook seven-loop convolution.
+    func referenceConv(_ conv: Conv2d, _ input: Tensor) -> Tensor {
+        let (outHeight, outWidth) = conv.outputSize(height: input.height, width: input.width)
+        var output = Tensor(zeros: input.batch, channels: conv.outChannels, height: outHeight, width: outWidth)
+        for n in 0..<input.batch {
+            for o in 0..<conv.outChannels {
+                for y in 0..<outHeight {
+                    for x in 0..<outWidth {
+                        var sum = Double(conv.bias[o])
+                        for c in 0..<conv.inChannels {
+                            for ky in 0..<conv.kernel.height {
+                                for kx in 0..<conv.kernel.width {
+                                    let iy = y * conv.stride.height - conv.padding.height + ky
+                                    let ix = x * conv.stride.width - conv.padding.width + kx
+                                    guard iy >= 0, iy < input.height, ix >= 0, ix < input.width else { continue }
+                                    let weight = conv.weights[((o * conv.inChannels + c) * conv.kernel.height + ky) * conv.kernel.width + kx]
+                                    sum += Double(weight) * Double(input.data[((n * input.channels + c) * input.height + iy) * input.width + ix])
+                                }
+                            }
+                        }
+                        output.data[((n * conv.outChannels + o) * outHeight + y) * outWidth + x] = conv.relu ? Float(max(sum, 0)) : Float(sum)
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    /// kernel, stride, padding: every shape the three encoders and the decoder use.
+    static let shapes: [((Int, Int), (Int, Int), (Int, Int))] = [
+        ((1, 1), (1, 1), (0, 0)), ((1, 1), (2, 2), (0, 0)), ((3, 3), (1, 1), (1, 1)), ((3, 3), (2, 2), (0, 0)),
+        ((3, 3), (2, 2), (1, 1)), ((5, 5), (1, 1), (2, 2)), ((7, 7), (2, 2), (3, 3)), ((1, 7), (1, 1), (0, 3)),
+        ((7, 1), (1, 1), (3, 0)), ((1, 3), (1, 1), (0, 1)), ((3, 1), (1, 1), (1, 0)),
+    ]
+
+    @Test(arguments: shapes)
+    func convolutionMatchesTheDirectSum(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int)) {
+        for relu in [false, true] {
+            let conv = Conv2d(inChannels: 5, outChannels: 7, kernel: kernel, stride: stride, padding: padding,
+                              weights: values(7 * 5 * kernel.0 * kernel.1, seed: 1), bias: values(7, seed: 2), relu: relu)
+            let input = Tensor(batch: 2, channels: 5, height: 13, width: 11, data: values(2 * 5 * 13 * 11, seed: 3))
+            let expected = referenceConv(conv, input)
+            let output = conv(input)
+            #expect(output.shape == expected.shape)
+            #expect(zip(output.data, expected.data).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+        }
+    }
+
+    @Test func foldedBatchNormEqualsConvThenNorm() {
+        let conv = Conv2d(inChannels: 3, outChannels: 2, kernel: (3, 3), padding: (1, 1), weights: values(54, seed: 4), bias: [0.5, -0.25])
+        let norm = BatchNorm(weight: [1.5, 0.75], bias: [0.1, -0.2], runningMean: [0.3, -0.4], runningVariance: [2, 0.5], epsilon: 1e-3)
+        let input = Tensor(batch: 1, channels: 3, height: 5, width: 6, data: values(90, seed: 5))
+        let plain = conv(input)
+        let folded = conv.folding(norm)(input)
+        for channel in 0..<2 {
+            for pixel in 0..<30 {
+                let x = plain.data[channel * 30 + pixel]
+                let expected = (x - norm.runningMean[channel]) / (norm.runningVariance[channel] + 1e-3).squareRoot()
+                    * norm.weight[channel] + norm.bias[channel]
+                #expect(abs(folded.data[channel * 30 + pixel] - expected) < 1e-5)
+            }
+        }
+    }
+
+    @Test func maxPoolFloorsAndIgnoresPadding() {
+        let input = Tensor(batch: 1, channels: 1, height: 4, width: 4, data: (1...16).map { -Float($0) })
+        // 3x3 windows at stride 2, padding 1, over -1 ... -16: the largest is the top-left of each window.
+        #expect(maxPool2d(input, kernel: 3, stride: 2, padding: 1).data == [-1, -2, -5, -6])
+        let odd = Tensor(batch: 1, channels: 1, height: 5, width: 5, data: (0..<25).map(Float.init))
+        #expect(maxPool2d(odd, kernel: 2, stride: 2).data == [6, 8, 16, 18])  // floor(5 / 2) = 2
+        #expect(maxPool2d(odd, kernel: 3, stride: 2).data == [12, 14, 22, 24])
+    }
+
+    @Test func averagePoolCountsThePadding() {
+        let ones = Tensor(batch: 1, channels: 1, height: 3, width: 3, data: [Float](repeating: 1, count: 9))
+        let pooled = averagePool3x3(ones)
+        #expect(pooled.data[0] == Float(4) / 9)
+        #expect(pooled.data[1] == Float(6) / 9)
+        #expect(pooled.data[4] == 1)
+    }
+
+    @Test func nearestResizeFollowsPyTorchsIndexRule() {
+        let input = Tensor(batch: 1, channels: 1, height: 1, width: 6, data: (0..<6).map(Float.init))
+        #expect(resizeNearest(input, height: 1, width: 14).data == [0, 0, 0, 1, 1, 2, 2, 3, 3, 3, 4, 4, 5, 5])
+        let doubled = resizeNearest(Tensor(batch: 1, channels: 1, height: 2, width: 2, data: [1, 2, 3, 4]), height: 4, width: 4)
+        #expect(doubled.data == [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
+    }
+
+    @Test func concatenatesFirstTensorFirstPerBatchItem() {
+        let a = Tensor(batch: 2, channels: 1, height: 1, width: 2, data: [1, 2, 3, 4])
+        let b = Tensor(batch: 2, channels: 2, height: 1, width: 2, data: [5, 6, 7, 8, 9, 10, 11, 12])
+        #expect(concatenateChannels([a, b]).data == [1, 2, 5, 6, 7, 8, 3, 4, 9, 10, 11, 12])
+    }
+
+    @Test func addsWithAnOptionalReLU() {
+        let a = Tensor(batch: 1, channels: 1, height: 1, width: 3, data: [1, -5, 2])
+        let b = Tensor(batch: 1, channels: 1, height: 1, width: 3, data: [1, 2, -3])
+        #expect(add(a, b).data == [2, -3, -1])
+        #expect(add(a, b, relu: true).data == [2, 0, 0])
+    }
+
+    @Test func softmaxNormalisesOverChannels() {
+        // Logits 0, ln 2, ln 5 give 1/8, 2/8, 5/8.
+        let logits = Tensor(batch: 1, channels: 3, height: 1, width: 1, data: [0, Float(log(2.0)), Float(log(5.0))])
+        let probabilities = softmaxChannels(logits).data
+        #expect(zip(probabilities, [0.125, 0.25, 0.625] as [Float]).allSatisfy { abs($0 - $1) < 1e-6 })
+        let large = softmaxChannels(Tensor(batch: 1, channels: 2, height: 1, width: 1, data: [1000, 1000]))
+        #expect(large.data == [0.5, 0.5])
+    }
+}
