@@ -21,10 +21,10 @@ let package = Package(
 
         .target(name: "Imaging", dependencies: ["CNIfTI", "CPNG"]),
         .target(name: "Metrics", dependencies: ["Imaging"]),
-        .target(name: "NeuralNet", dependencies: ["COpenBLAS"]),
+        .target(name: "NeuralNet", dependencies: ["Imaging", "COpenBLAS"]),
         .executableTarget(
             name: "kidneyseg",
-            dependencies: ["Imaging", "Metrics", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Imaging", "Metrics", "NeuralNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // Test-only helpers: paths to ../shared/data and byte-level builders of NIfTI and PNG files.

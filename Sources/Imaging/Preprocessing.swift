@@ -69,7 +69,7 @@ private func interpolationTaps(from inputSize: Int, to outputSize: Int) -> [(low
 }
 
 /// Noise removal applied to each slice before inference, when a model's manifest asks for it.
-public enum Denoising: Equatable, Hashable, Sendable, Codable {
+public enum Denoising: Equatable, Hashable, Sendable {
     case none
     /// The median of each pixel's 3x3 neighbourhood: removes speckle, keeps edges.
     case median3x3

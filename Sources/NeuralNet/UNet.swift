@@ -143,15 +143,18 @@ public struct UNet: Sendable {
 
 public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     case weightsDoNotMatch([String])
-    case unknownEncoder(String)
+    case invalidManifest(name: String, reason: String)
+    case unreadable(path: String, reason: String)
 
     public var description: String {
         switch self {
         case let .weightsDoNotMatch(problems):
             "the weights do not fit the architecture: " + problems.prefix(20).joined(separator: "; ")
                 + (problems.count > 20 ? "; and \(problems.count - 20) more" : "")
-        case let .unknownEncoder(name):
-            "unknown encoder \(name): use one of " + EncoderName.allCases.map(\.rawValue).joined(separator: ", ")
+        case let .invalidManifest(name, reason):
+            "invalid manifest for model \(name): \(reason)"
+        case let .unreadable(path, reason):
+            "cannot read \(path): \(reason)"
         }
     }
 }
