@@ -28,11 +28,11 @@ let package = Package(
         ),
 
         // Test-only helpers: paths to ../shared/data and byte-level builders of NIfTI and PNG files.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["NeuralNet"], path: "Tests/TestSupport"),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenBLAS", "CSQLite"]),
-        .testTarget(name: "CLITests", dependencies: ["kidneyseg", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["kidneyseg", "Imaging", "TestSupport"]),
     ]
 )

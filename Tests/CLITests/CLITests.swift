@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import TestSupport
 import Testing
 
@@ -132,5 +133,56 @@ struct CLI {
         #expect(result.status != 0)
         #expect(result.stderr == message + "\n")
         #expect(result.stdout.isEmpty)
+    }
+}
+
+@Suite struct SegmentCommandTests {
+    let scratch = ScratchDirectory()
+
+    var models: URL {
+        get throws {
+            let folder = scratch.url.appendingPathComponent("models")
+            try RandomModels.writeEnsemble(into: folder)
+            return folder
+        }
+    }
+
+    /// The label map reads back with the input's exact geometry, in the input's format.
+    static let inputs: [(URL, String, ImageFormat)] = [
+        (SharedData.exampleCT, "mask.nii.gz", .nifti(version: 1, gzipped: true)),
+        (SharedData.pancreasSlice, "mask.nii", .nifti(version: 1, gzipped: false)),
+        (SharedData.root.appendingPathComponent("curvas-slices/images/10001_394.png"), "mask.png", .png),
+    ]
+
+    @Test(arguments: inputs)
+    func writesALabelMapInTheInputsGeometry(input: URL, name: String, format: ImageFormat) throws {
+        let output = scratch.url.appendingPathComponent(name)
+        let result = try CLI.run("segment", input.path, "-o", output.path, "--models", models.path)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("kidney: ") && result.stdout.contains("tumour: "))
+        let reader = VolumeReader()
+        let written = try reader.readLabels(from: output)
+        let source = try reader.readCT(from: input)
+        #expect(written.geometry == source.geometry)
+        #expect(written.source.format == format)
+        #expect(written.voxels.allSatisfy { $0 <= 2 })
+    }
+
+    @Test func printsMetricsAgainstAReference() throws {
+        let output = scratch.url.appendingPathComponent("mask.nii.gz")
+        let result = try CLI.run("segment", SharedData.exampleCT.path, "-o", output.path, "--models", models.path,
+                                 "--reference", SharedData.exampleKidneyReference.path)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("class ") && result.stdout.contains("Dice"))
+    }
+
+    @Test func saysWhenNoModelsAreInstalled() throws {
+        let empty = scratch.url.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        let result = try CLI.run("segment", SharedData.exampleCT.path, "-o", scratch.url.appendingPathComponent("x.nii.gz").path,
+                                 "--models", empty.path)
+        #expect(result.status != 0)
+        #expect(result.stderr.hasPrefix("kidneyseg: no models installed in \(empty.path)"))
+        #expect(result.stderr.split(separator: "\n").count == 1)
     }
 }
