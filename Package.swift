@@ -17,11 +17,12 @@ let package = Package(
         .target(name: "CNIfTI", linkerSettings: [.linkedLibrary("nifti2"), .linkedLibrary("znz"), .linkedLibrary("z")]),
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
         .systemLibrary(name: "COpenBLAS"),
+        .target(name: "CCompute"),
         .systemLibrary(name: "CSQLite"),
 
         .target(name: "Imaging", dependencies: ["CNIfTI", "CPNG"]),
         .target(name: "Metrics", dependencies: ["Imaging"]),
-        .target(name: "NeuralNet", dependencies: ["Imaging", "COpenBLAS"]),
+        .target(name: "NeuralNet", dependencies: ["Imaging", "COpenBLAS", "CCompute"]),
         .executableTarget(
             name: "kidneyseg",
             dependencies: ["Imaging", "Metrics", "NeuralNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]

@@ -1,4 +1,5 @@
 import Foundation
+internal import CCompute
 import COpenBLAS
 
 /// 2-D convolution with any kernel, stride and zero padding, as PyTorch's `nn.Conv2d` (no groups
@@ -11,9 +12,11 @@ public struct Conv2d: Sendable {
     public let stride: (height: Int, width: Int)
     public let padding: (height: Int, width: Int)
     /// Row-major [outChannels][inChannels · kernel height · kernel width], PyTorch's layout.
-    public var weights: [Float]
-    public var bias: [Float]
+    public let weights: [Float]
+    public let bias: [Float]
     public var relu: Bool
+    /// For 3x3 stride-1 convs: the weights in the Winograd domain, [36][outChannels][inChannels].
+    let winogradWeights: [Float]?
 
     public init(inChannels: Int, outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
                 weights: [Float], bias: [Float]? = nil, relu: Bool = false) {
@@ -26,7 +29,15 @@ public struct Conv2d: Sendable {
         self.weights = weights
         self.bias = bias ?? [Float](repeating: 0, count: outChannels)
         self.relu = relu
+        let winograd = kernel == (3, 3) && stride == (1, 1) && padding.0 == padding.1 && inChannels >= Self.winogradMinimumChannels
+        winogradWeights = winograd ? [Float](unsafeUninitializedCapacity: 36 * outChannels * inChannels) { buffer, count in
+            kseg_winograd_weights(weights, Int32(outChannels), Int32(inChannels), buffer.baseAddress)
+            count = 36 * outChannels * inChannels
+        } : nil
     }
+
+    /// Below this many input channels im2col is as fast and Winograd's transforms do not pay.
+    static let winogradMinimumChannels = 8
 
     /// Multiply-accumulates for one batch item of this input size.
     public func multiplyAccumulates(height: Int, width: Int) -> Int {
@@ -41,6 +52,8 @@ public struct Conv2d: Sendable {
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
         precondition(input.channels == inChannels, "conv expects \(inChannels) channels, got \(input.channels)")
+        WorkCounter.current?.add(input.batch * multiplyAccumulates(height: input.height, width: input.width))
+        if let winogradWeights { return winograd(input, transformedWeights: winogradWeights) }
         let (outHeight, outWidth) = outputSize(height: input.height, width: input.width)
         var output = Tensor(zeros: input.batch, channels: outChannels, height: outHeight, width: outWidth)
         let pointwise = kernel == (1, 1) && stride == (1, 1) && padding == (0, 0)
@@ -56,27 +69,88 @@ public struct Conv2d: Sendable {
                     if pointwise {
                         multiply(image.baseAddress!, rows: rows, columns: columns, into: result)
                     } else {
-                        unfolded.withUnsafeMutableBufferPointer { im2col(image, height: input.height, width: input.width, into: $0) }
-                        multiply(unfolded, rows: rows, columns: columns, into: result)
+                        unfolded.withUnsafeMutableBufferPointer { columnsBuffer in
+                            ComputeThreads.parallelFor(inChannels) { channels in
+                                im2col(image, channels: channels, height: input.height, width: input.width, into: columnsBuffer)
+                            }
+                        }
+                        unfolded.withUnsafeBufferPointer { multiply($0.baseAddress!, rows: rows, columns: columns, into: result) }
                     }
-                    addBias(result, planeSize: columns)
                 }
             }
         }
         return output
     }
 
-    /// result[outChannels][columns] = weights[outChannels][rows] · matrix[rows][columns]
+    /// Winograd F(4x4, 3x3): transform the input tiles of the whole batch, run 36 GEMMs whose
+    /// columns are every tile of every image, and transform the products back.
+    private func winograd(_ input: Tensor, transformedWeights: [Float]) -> Tensor {
+        let (outHeight, outWidth) = outputSize(height: input.height, width: input.width)
+        let (tilesY, tilesX) = ((outHeight + 3) / 4, (outWidth + 3) / 4)
+        let tilesPerImage = tilesY * tilesX
+        let tiles = tilesPerImage * input.batch
+        var transformedInput = [Float](repeating: 0, count: 36 * inChannels * tiles)
+        var products = [Float](repeating: 0, count: 36 * outChannels * tiles)
+        var output = Tensor(zeros: input.batch, channels: outChannels, height: outHeight, width: outWidth)
+        let outputItemSize = output.itemSize
+        let (channels, height, width, pad) = (Int32(inChannels), Int32(input.height), Int32(input.width), Int32(padding.height))
+        input.data.withUnsafeBufferPointer { source in
+            transformedInput.withUnsafeMutableBufferPointer { v in
+                ComputeThreads.parallelFor(inChannels) { range in
+                    for item in 0..<input.batch {
+                        kseg_winograd_input(source.baseAddress! + item * input.itemSize, Int32(range.lowerBound), Int32(range.upperBound),
+                                            height, width, pad, Int32(tilesY), Int32(tilesX), item * tilesPerImage, tiles, channels, v.baseAddress)
+                    }
+                }
+            }
+        }
+        transformedWeights.withUnsafeBufferPointer { u in
+            transformedInput.withUnsafeBufferPointer { v in
+                products.withUnsafeMutableBufferPointer { m in
+                    ComputeThreads.parallelFor(36) { positions in
+                        for position in positions {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(tiles), Int32(inChannels), 1,
+                                        u.baseAddress! + position * outChannels * inChannels, Int32(inChannels),
+                                        v.baseAddress! + position * inChannels * tiles, Int32(tiles), 0,
+                                        m.baseAddress! + position * outChannels * tiles, Int32(tiles))
+                        }
+                    }
+                }
+            }
+        }
+        products.withUnsafeBufferPointer { m in
+            output.data.withUnsafeMutableBufferPointer { destination in
+                ComputeThreads.parallelFor(outChannels) { range in
+                    for item in 0..<input.batch {
+                        kseg_winograd_output(m.baseAddress, Int32(range.lowerBound), Int32(range.upperBound), Int32(outChannels), tiles,
+                                             item * tilesPerImage, Int32(tilesY), Int32(tilesX), bias, relu ? 1 : 0,
+                                             destination.baseAddress! + item * outputItemSize, Int32(outHeight), Int32(outWidth))
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    /// result[outChannels][columns] = weights[outChannels][rows] · matrix[rows][columns] + bias,
+    /// with ReLU when asked; the output channels are split between the threads.
     private func multiply(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int, into result: UnsafeMutablePointer<Float>) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(columns), Int32(rows),
-                    1, weights, Int32(rows), matrix, Int32(columns), 0, result, Int32(columns))
+        weights.withUnsafeBufferPointer { weights in
+            ComputeThreads.parallelFor(outChannels) { channels in
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(channels.count), Int32(columns), Int32(rows),
+                            1, weights.baseAddress! + channels.lowerBound * rows, Int32(rows), matrix, Int32(columns), 0,
+                            result + channels.lowerBound * columns, Int32(columns))
+                addBias(result, channels: channels, planeSize: columns)
+            }
+        }
     }
 
     /// Lays out every receptive field as a column: row (c, ky, kx), column (oy, ox).
-    private func im2col(_ image: UnsafeBufferPointer<Float>, height: Int, width: Int, into columns: UnsafeMutableBufferPointer<Float>) {
+    private func im2col(_ image: UnsafeBufferPointer<Float>, channels: Range<Int>, height: Int, width: Int,
+                        into columns: UnsafeMutableBufferPointer<Float>) {
         let (outHeight, outWidth) = outputSize(height: height, width: width)
-        var row = 0
-        for channel in 0..<inChannels {
+        var row = channels.lowerBound * kernel.height * kernel.width
+        for channel in channels {
             let plane = channel * height * width
             for ky in 0..<kernel.height {
                 for kx in 0..<kernel.width {
@@ -100,8 +174,8 @@ public struct Conv2d: Sendable {
         }
     }
 
-    private func addBias(_ result: UnsafeMutablePointer<Float>, planeSize: Int) {
-        for channel in 0..<outChannels {
+    private func addBias(_ result: UnsafeMutablePointer<Float>, channels: Range<Int>, planeSize: Int) {
+        for channel in channels {
             let shift = bias[channel]
             let plane = result + channel * planeSize
             if relu {
@@ -133,14 +207,16 @@ public struct BatchNorm: Sendable {
 extension Conv2d {
     /// This conv followed by `norm`, as one conv: w' = w·γ/√(σ²+ε), b' = (b − μ)·γ/√(σ²+ε) + β.
     public func folding(_ norm: BatchNorm) -> Conv2d {
-        var folded = self
+        var foldedWeights = weights
+        var foldedBias = bias
         let fanIn = weights.count / outChannels
         for channel in 0..<outChannels {
             let scale = Double(norm.weight[channel]) / (Double(norm.runningVariance[channel]) + norm.epsilon).squareRoot()
-            for index in (channel * fanIn)..<((channel + 1) * fanIn) { folded.weights[index] = Float(Double(weights[index]) * scale) }
-            folded.bias[channel] = Float((Double(bias[channel]) - Double(norm.runningMean[channel])) * scale + Double(norm.bias[channel]))
+            for index in (channel * fanIn)..<((channel + 1) * fanIn) { foldedWeights[index] = Float(Double(weights[index]) * scale) }
+            foldedBias[channel] = Float((Double(bias[channel]) - Double(norm.runningMean[channel])) * scale + Double(norm.bias[channel]))
         }
-        return folded
+        return Conv2d(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride, padding: padding,
+                      weights: foldedWeights, bias: foldedBias, relu: relu)
     }
 }
 

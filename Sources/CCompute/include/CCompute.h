@@ -1,0 +1,34 @@
+#ifndef KIDNEYSEG_CCOMPUTE_H
+#define KIDNEYSEG_CCOMPUTE_H
+
+#include <stddef.h>
+
+/// Sets flush-to-zero and denormals-are-zero for the calling thread: denormal floats are 10-100x
+/// slower on x86, and a network never needs them. Does nothing on other architectures.
+void kseg_enable_flush_to_zero(void);
+
+/// Whether the calling thread flushes denormals to zero.
+int kseg_flush_to_zero_enabled(void);
+
+/// Keeps freed large blocks in the heap instead of returning them to the kernel, so the engine's
+/// per-layer buffers are reused rather than page-faulted in anew for every layer.
+void kseg_keep_freed_memory(void);
+
+/// The peak resident set size of this process in bytes (getrusage's ru_maxrss).
+size_t kseg_peak_resident_bytes(void);
+
+/// Winograd F(4x4, 3x3): the weights [K][C][3][3] become 36 matrices [36][K][C].
+void kseg_winograd_weights(const float *weights, int out_channels, int in_channels, float *transformed);
+
+/// Transforms the 6x6 input tiles of channels [channel_begin, channel_end) of one image
+/// [C][height][width] into transformed[36][C][tiles_total], at tile columns tile_offset onwards.
+void kseg_winograd_input(const float *image, int channel_begin, int channel_end, int height, int width, int pad,
+                         int tiles_y, int tiles_x, size_t tile_offset, size_t tiles_total, int in_channels, float *transformed);
+
+/// Turns products[36][K][tiles_total] back into 4x4 output tiles of output channels
+/// [channel_begin, channel_end) of one image, adding the bias and applying ReLU when asked.
+void kseg_winograd_output(const float *products, int channel_begin, int channel_end, int out_channels, size_t tiles_total,
+                          size_t tile_offset, int tiles_y, int tiles_x, const float *bias, int relu,
+                          float *output, int out_height, int out_width);
+
+#endif

@@ -1,0 +1,110 @@
+#include "CCompute.h"
+
+// Winograd F(4x4, 3x3) (Lavin & Gray, 2016): each 4x4 output tile comes from a 6x6 input tile with
+// 36 multiplications per channel pair instead of 144. The three transforms below bracket 36
+// independent GEMMs, one per position ξ of the 6x6 transformed tile:
+//   U[ξ] = (G g Gᵀ)[ξ]   weights, K x C      V[ξ] = (Bᵀ d B)[ξ]   input tiles, C x P
+//   M[ξ] = U[ξ] · V[ξ]   K x P               y = Aᵀ m A            4x4 output per tile
+
+static void weight_tile(const float g[9], float u[36]) {
+    // G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+    static const float G[6][3] = {
+        {1.0f / 4, 0, 0}, {-1.0f / 6, -1.0f / 6, -1.0f / 6}, {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+        {1.0f / 24, 1.0f / 12, 1.0f / 6}, {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0, 0, 1},
+    };
+    float t[6][3];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 3; j++) t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++) u[i * 6 + j] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+}
+
+void kseg_winograd_weights(const float *weights, int out_channels, int in_channels, float *transformed) {
+    float u[36];
+    for (int k = 0; k < out_channels; k++) {
+        for (int c = 0; c < in_channels; c++) {
+            weight_tile(weights + ((size_t)k * in_channels + c) * 9, u);
+            for (int xi = 0; xi < 36; xi++) transformed[((size_t)xi * out_channels + k) * in_channels + c] = u[xi];
+        }
+    }
+}
+
+// Bᵀ d B with Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+static inline void input_rows(const float d[6], float r[6]) {
+    r[0] = 4 * d[0] - 5 * d[2] + d[4];
+    r[1] = -4 * d[1] - 4 * d[2] + d[3] + d[4];
+    r[2] = 4 * d[1] - 4 * d[2] - d[3] + d[4];
+    r[3] = -2 * d[1] - d[2] + 2 * d[3] + d[4];
+    r[4] = 2 * d[1] - d[2] - 2 * d[3] + d[4];
+    r[5] = 4 * d[1] - 5 * d[3] + d[5];
+}
+
+void kseg_winograd_input(const float *image, int channel_begin, int channel_end, int height, int width, int pad,
+                         int tiles_y, int tiles_x, size_t tile_offset, size_t tiles_total, int in_channels, float *transformed) {
+    float d[6][6], column[6], r[6], t[6][6];
+    for (int c = channel_begin; c < channel_end; c++) {
+        const float *plane = image + (size_t)c * height * width;
+        for (int ty = 0; ty < tiles_y; ty++) {
+            for (int tx = 0; tx < tiles_x; tx++) {
+                int y0 = ty * 4 - pad, x0 = tx * 4 - pad;
+                for (int i = 0; i < 6; i++) {
+                    int y = y0 + i;
+                    for (int j = 0; j < 6; j++) {
+                        int x = x0 + j;
+                        d[i][j] = (y >= 0 && y < height && x >= 0 && x < width) ? plane[(size_t)y * width + x] : 0.0f;
+                    }
+                }
+                for (int j = 0; j < 6; j++) {  // columns: t = Bᵀ d
+                    for (int i = 0; i < 6; i++) column[i] = d[i][j];
+                    input_rows(column, r);
+                    for (int i = 0; i < 6; i++) t[i][j] = r[i];
+                }
+                size_t p = tile_offset + (size_t)ty * tiles_x + tx;
+                for (int i = 0; i < 6; i++) {  // rows: (Bᵀ d) B
+                    input_rows(t[i], r);
+                    for (int j = 0; j < 6; j++) transformed[((size_t)(i * 6 + j) * in_channels + c) * tiles_total + p] = r[j];
+                }
+            }
+        }
+    }
+}
+
+// Aᵀ m A with Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+static inline void output_rows(const float m[6], float r[4]) {
+    float a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], d = m[3] - m[4];
+    r[0] = m[0] + a + c;
+    r[1] = b + 2 * d;
+    r[2] = a + 4 * c;
+    r[3] = b + 8 * d + m[5];
+}
+
+void kseg_winograd_output(const float *products, int channel_begin, int channel_end, int out_channels, size_t tiles_total,
+                          size_t tile_offset, int tiles_y, int tiles_x, const float *bias, int relu,
+                          float *output, int out_height, int out_width) {
+    float m[6][6], column[6], r[4], t[4][6];
+    for (int k = channel_begin; k < channel_end; k++) {
+        float *plane = output + (size_t)k * out_height * out_width;
+        for (int ty = 0; ty < tiles_y; ty++) {
+            for (int tx = 0; tx < tiles_x; tx++) {
+                size_t p = tile_offset + (size_t)ty * tiles_x + tx;
+                for (int xi = 0; xi < 36; xi++) m[xi / 6][xi % 6] = products[((size_t)xi * out_channels + k) * tiles_total + p];
+                for (int j = 0; j < 6; j++) {
+                    for (int i = 0; i < 6; i++) column[i] = m[i][j];
+                    output_rows(column, r);
+                    for (int i = 0; i < 4; i++) t[i][j] = r[i];
+                }
+                for (int i = 0; i < 4; i++) {
+                    int y = ty * 4 + i;
+                    if (y >= out_height) break;
+                    output_rows(t[i], r);
+                    for (int j = 0; j < 4; j++) {
+                        int x = tx * 4 + j;
+                        if (x >= out_width) break;
+                        float value = r[j] + bias[k];
+                        plane[(size_t)y * out_width + x] = relu && value < 0 ? 0 : value;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import NeuralNet
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time each model and the ensemble on 256x256 slices; print a markdown table.",
+        discussion: """
+            Each row warms up once, then repeats. GFLOP/s counts 2 × the conv multiply-accumulates. Peak RSS is the \
+            process's high-water mark during that row (reset between rows where Linux allows it).
+            Example: kidneyseg bench --weights ../shared/fixtures/smp-unet/resnet50/weights.safetensors
+            """
+    )
+
+    @OptionGroup var models: ModelOptions
+
+    @Option(name: .customLong("weights"), help: "A full smp U-Net as safetensors whose metadata names its encoder (repeatable).")
+    var weightFiles: [String] = []
+
+    @Option(help: "Slice size in pixels.")
+    var size = 256
+
+    @Option(help: "Batch sizes, comma-separated.")
+    var batches = "1,8"
+
+    @Option(help: "Timed repetitions per row.")
+    var repeats = 5
+
+    @Option(help: "Compute threads (default: all cores).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    func run() throws {
+        ComputeThreads.configure()
+        try ComputeThreads.$threads.withValue(threads) { try measureAll() }
+    }
+
+    private func measureAll() throws {
+        let networks = try loadNetworks()
+        let batchSizes = batches.split(separator: ",").compactMap { Int($0) }
+        print("threads: \(threads), size: \(size)x\(size), repeats: \(repeats)\n")
+        print("| model | batch | ms/slice | GFLOP/s | peak RSS |")
+        print("|---|---:|---:|---:|---:|")
+        for batch in batchSizes {
+            for (name, network) in networks {
+                print(measure(name, batch: batch) { input in _ = network.logits(input) })
+            }
+            if networks.count > 1 {
+                print(measure("ensemble (\(networks.count))", batch: batch) { input in
+                    for (_, network) in networks { _ = network.probabilities(input) }
+                })
+            }
+        }
+    }
+
+    private func loadNetworks() throws -> [(String, UNet)] {
+        if !weightFiles.isEmpty {
+            return try weightFiles.map { path in
+                let file = try SafeTensorsFile(contentsOf: URL(argument: path))
+                guard let name = file.metadata["encoder"], let encoder = EncoderName(rawValue: name) else {
+                    throw CommandError("\(path) does not name its encoder in its metadata; use --models with a manifest instead")
+                }
+                return (name, try UNet(architecture: UNetArchitecture(encoder: encoder), weights: file))
+            }
+        }
+        return try models.ensemble().members.map { ($0.manifest.name, $0.network) }
+    }
+
+    private func measure(_ name: String, batch: Int, _ body: (Tensor) -> Void) -> String {
+        var state: UInt32 = 1
+        let input = Tensor(batch: batch, channels: 1, height: size, width: size, data: (0..<(batch * size * size)).map { _ in
+            state = state &* 1_664_525 &+ 1_013_904_223
+            return Float(state >> 8) / Float(1 << 24)
+        })
+        resetPeakMemory()
+        let counter = WorkCounter()
+        WorkCounter.$current.withValue(counter) { body(input) }  // warm-up, counting the work
+        let milliseconds = (0..<repeats).map { _ in
+            let start = DispatchTime.now().uptimeNanoseconds
+            body(input)
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(batch)
+        }
+        let mean = milliseconds.reduce(0, +) / Double(milliseconds.count)
+        let sd = (milliseconds.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(max(1, milliseconds.count - 1))).squareRoot()
+        let gflops = 2 * Double(counter.multiplyAccumulates) / Double(batch) / (mean / 1000) / 1e9
+        let megabytes = Double(ComputeThreads.peakResidentBytes) / 1_048_576
+        return "| \(name) | \(batch) | \(String(format: "%.1f ± %.1f", mean, sd)) | \(String(format: "%.0f", gflops)) | \(String(format: "%.0f MB", megabytes)) |"
+    }
+
+    /// Resets the kernel's high-water mark of this process's RSS (Linux ≥ 4.0).
+    private func resetPeakMemory() {
+        try? Data("5".utf8).write(to: URL(fileURLWithPath: "/proc/self/clear_refs"))
+    }
+}
