@@ -41,28 +41,42 @@ static inline void input_rows(const float d[6], float r[6]) {
 
 void kseg_winograd_input(const float *image, int channel_begin, int channel_end, int height, int width, int pad,
                          int tiles_y, int tiles_x, size_t tile_offset, size_t tiles_total, int in_channels, float *transformed) {
-    float d[6][6], column[6], r[6], t[6][6];
+    // Rows are padded to 8 floats so that the column pass (t = Bᵀ d, whole rows at a time)
+    // vectorises.
+    float d[6][8] = {{0}}, t[6][8], r[6];  // columns 6 and 7 stay zero
+    const size_t stride = (size_t)in_channels * tiles_total;  // from one position ξ to the next
     for (int c = channel_begin; c < channel_end; c++) {
         const float *plane = image + (size_t)c * height * width;
         for (int ty = 0; ty < tiles_y; ty++) {
+            int y0 = ty * 4 - pad;
             for (int tx = 0; tx < tiles_x; tx++) {
-                int y0 = ty * 4 - pad, x0 = tx * 4 - pad;
-                for (int i = 0; i < 6; i++) {
-                    int y = y0 + i;
-                    for (int j = 0; j < 6; j++) {
-                        int x = x0 + j;
-                        d[i][j] = (y >= 0 && y < height && x >= 0 && x < width) ? plane[(size_t)y * width + x] : 0.0f;
+                int x0 = tx * 4 - pad;
+                if (y0 >= 0 && x0 >= 0 && y0 + 6 <= height && x0 + 6 <= width) {
+                    for (int i = 0; i < 6; i++) {
+                        const float *row = plane + (size_t)(y0 + i) * width + x0;
+                        for (int j = 0; j < 6; j++) d[i][j] = row[j];
+                    }
+                } else {
+                    for (int i = 0; i < 6; i++) {
+                        int y = y0 + i;
+                        for (int j = 0; j < 6; j++) {
+                            int x = x0 + j;
+                            d[i][j] = (y >= 0 && y < height && x >= 0 && x < width) ? plane[(size_t)y * width + x] : 0.0f;
+                        }
                     }
                 }
-                for (int j = 0; j < 6; j++) {  // columns: t = Bᵀ d
-                    for (int i = 0; i < 6; i++) column[i] = d[i][j];
-                    input_rows(column, r);
-                    for (int i = 0; i < 6; i++) t[i][j] = r[i];
+                for (int j = 0; j < 8; j++) {
+                    t[0][j] = 4 * d[0][j] - 5 * d[2][j] + d[4][j];
+                    t[1][j] = -4 * d[1][j] - 4 * d[2][j] + d[3][j] + d[4][j];
+                    t[2][j] = 4 * d[1][j] - 4 * d[2][j] - d[3][j] + d[4][j];
+                    t[3][j] = -2 * d[1][j] - d[2][j] + 2 * d[3][j] + d[4][j];
+                    t[4][j] = 2 * d[1][j] - d[2][j] - 2 * d[3][j] + d[4][j];
+                    t[5][j] = 4 * d[1][j] - 5 * d[3][j] + d[5][j];
                 }
-                size_t p = tile_offset + (size_t)ty * tiles_x + tx;
+                float *destination = transformed + (size_t)c * tiles_total + tile_offset + (size_t)ty * tiles_x + tx;
                 for (int i = 0; i < 6; i++) {  // rows: (Bᵀ d) B
                     input_rows(t[i], r);
-                    for (int j = 0; j < 6; j++) transformed[((size_t)(i * 6 + j) * in_channels + c) * tiles_total + p] = r[j];
+                    for (int j = 0; j < 6; j++) destination[(size_t)(i * 6 + j) * stride] = r[j];
                 }
             }
         }

@@ -22,8 +22,14 @@ public enum ComputeThreads {
 
     public static var flushesDenormalsToZero: Bool { kseg_flush_to_zero_enabled() != 0 }
 
-    /// This process's peak resident memory so far, in bytes.
-    public static var peakResidentBytes: Int { kseg_peak_resident_bytes() }
+    /// This process's peak resident memory in bytes: Linux's VmHWM, which writing "5" to
+    /// /proc/self/clear_refs resets, or getrusage's lifetime peak where /proc is missing.
+    public static var peakResidentBytes: Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return kseg_peak_resident_bytes() }
+        return kilobytes * 1024
+    }
 
     /// Runs `body` on contiguous chunks of 0..<count, one chunk per thread, each thread with
     /// flush-to-zero set.

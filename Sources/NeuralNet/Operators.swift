@@ -59,7 +59,7 @@ public struct Conv2d: Sendable {
         let pointwise = kernel == (1, 1) && stride == (1, 1) && padding == (0, 0)
         let rows = inChannels * kernel.height * kernel.width
         let columns = outHeight * outWidth
-        var unfolded = pointwise ? [] : [Float](repeating: 0, count: rows * columns)
+        var unfolded = pointwise ? [] : [Float](unsafeUninitializedCapacity: rows * columns) { $1 = rows * columns }
         let outputItemSize = output.itemSize
         input.data.withUnsafeBufferPointer { source in
             output.data.withUnsafeMutableBufferPointer { destination in
@@ -89,8 +89,9 @@ public struct Conv2d: Sendable {
         let (tilesY, tilesX) = ((outHeight + 3) / 4, (outWidth + 3) / 4)
         let tilesPerImage = tilesY * tilesX
         let tiles = tilesPerImage * input.batch
-        var transformedInput = [Float](repeating: 0, count: 36 * inChannels * tiles)
-        var products = [Float](repeating: 0, count: 36 * outChannels * tiles)
+        // Both buffers are written whole before they are read, so they start uninitialised.
+        var transformedInput = [Float](unsafeUninitializedCapacity: 36 * inChannels * tiles) { $1 = 36 * inChannels * tiles }
+        var products = [Float](unsafeUninitializedCapacity: 36 * outChannels * tiles) { $1 = 36 * outChannels * tiles }
         var output = Tensor(zeros: input.batch, channels: outChannels, height: outHeight, width: outWidth)
         let outputItemSize = output.itemSize
         let (channels, height, width, pad) = (Int32(inChannels), Int32(input.height), Int32(input.width), Int32(padding.height))
