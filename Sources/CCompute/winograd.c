@@ -1,5 +1,8 @@
 #include "CCompute.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 // Winograd F(4x4, 3x3) (Lavin & Gray, 2016): each 4x4 output tile comes from a 6x6 input tile with
 // 36 multiplications per channel pair instead of 144. The three transforms below bracket 36
 // independent GEMMs, one per position ξ of the 6x6 transformed tile:
@@ -41,46 +44,53 @@ static inline void input_rows(const float d[6], float r[6]) {
 
 void kseg_winograd_input(const float *image, int channel_begin, int channel_end, int height, int width, int pad,
                          int tiles_y, int tiles_x, size_t tile_offset, size_t tiles_total, int in_channels, float *transformed) {
-    // Rows are padded to 8 floats so that the column pass (t = Bᵀ d, whole rows at a time)
-    // vectorises.
-    float d[6][8] = {{0}}, t[6][8], r[6];  // columns 6 and 7 stay zero
+    // One row of tiles at a time: the column pass t = Bᵀ d runs along whole zero-padded input
+    // rows (contiguous, so it vectorises), then the row pass turns each tile's 6x6 slab of t into
+    // 36 values, gathered per position ξ so every store stream is contiguous along the tiles.
+    const int padded = tiles_x * 4 + 2;
+    float *rows = malloc(sizeof(float) * 6 * padded);
+    float *t = malloc(sizeof(float) * 6 * padded);
+    float *values = malloc(sizeof(float) * 6 * tiles_x);
+    if (!rows || !t || !values) abort();
     const size_t stride = (size_t)in_channels * tiles_total;  // from one position ξ to the next
     for (int c = channel_begin; c < channel_end; c++) {
         const float *plane = image + (size_t)c * height * width;
         for (int ty = 0; ty < tiles_y; ty++) {
-            int y0 = ty * 4 - pad;
-            for (int tx = 0; tx < tiles_x; tx++) {
-                int x0 = tx * 4 - pad;
-                if (y0 >= 0 && x0 >= 0 && y0 + 6 <= height && x0 + 6 <= width) {
-                    for (int i = 0; i < 6; i++) {
-                        const float *row = plane + (size_t)(y0 + i) * width + x0;
-                        for (int j = 0; j < 6; j++) d[i][j] = row[j];
-                    }
-                } else {
-                    for (int i = 0; i < 6; i++) {
-                        int y = y0 + i;
-                        for (int j = 0; j < 6; j++) {
-                            int x = x0 + j;
-                            d[i][j] = (y >= 0 && y < height && x >= 0 && x < width) ? plane[(size_t)y * width + x] : 0.0f;
-                        }
-                    }
+            for (int k = 0; k < 6; k++) {
+                int y = ty * 4 - pad + k;
+                float *row = rows + k * padded;
+                for (int u = 0; u < padded; u++) {
+                    int x = u - pad;
+                    row[u] = (y >= 0 && y < height && x >= 0 && x < width) ? plane[(size_t)y * width + x] : 0.0f;
                 }
-                for (int j = 0; j < 8; j++) {
-                    t[0][j] = 4 * d[0][j] - 5 * d[2][j] + d[4][j];
-                    t[1][j] = -4 * d[1][j] - 4 * d[2][j] + d[3][j] + d[4][j];
-                    t[2][j] = 4 * d[1][j] - 4 * d[2][j] - d[3][j] + d[4][j];
-                    t[3][j] = -2 * d[1][j] - d[2][j] + 2 * d[3][j] + d[4][j];
-                    t[4][j] = 2 * d[1][j] - d[2][j] - 2 * d[3][j] + d[4][j];
-                    t[5][j] = 4 * d[1][j] - 5 * d[3][j] + d[5][j];
+            }
+            const float *d0 = rows, *d1 = rows + padded, *d2 = rows + 2 * padded;
+            const float *d3 = rows + 3 * padded, *d4 = rows + 4 * padded, *d5 = rows + 5 * padded;
+            for (int u = 0; u < padded; u++) {
+                t[u] = 4 * d0[u] - 5 * d2[u] + d4[u];
+                t[padded + u] = -4 * d1[u] - 4 * d2[u] + d3[u] + d4[u];
+                t[2 * padded + u] = 4 * d1[u] - 4 * d2[u] - d3[u] + d4[u];
+                t[3 * padded + u] = -2 * d1[u] - d2[u] + 2 * d3[u] + d4[u];
+                t[4 * padded + u] = 2 * d1[u] - d2[u] - 2 * d3[u] + d4[u];
+                t[5 * padded + u] = 4 * d1[u] - 5 * d3[u] + d5[u];
+            }
+            float *destination = transformed + (size_t)c * tiles_total + tile_offset + (size_t)ty * tiles_x;
+            for (int i = 0; i < 6; i++) {
+                const float *slab = t + i * padded;
+                for (int tx = 0; tx < tiles_x; tx++) {
+                    float r[6];
+                    input_rows(slab + 4 * tx, r);
+                    for (int j = 0; j < 6; j++) values[j * tiles_x + tx] = r[j];
                 }
-                float *destination = transformed + (size_t)c * tiles_total + tile_offset + (size_t)ty * tiles_x + tx;
-                for (int i = 0; i < 6; i++) {  // rows: (Bᵀ d) B
-                    input_rows(t[i], r);
-                    for (int j = 0; j < 6; j++) destination[(size_t)(i * 6 + j) * stride] = r[j];
+                for (int j = 0; j < 6; j++) {
+                    memcpy(destination + (size_t)(i * 6 + j) * stride, values + j * tiles_x, sizeof(float) * tiles_x);
                 }
             }
         }
     }
+    free(rows);
+    free(t);
+    free(values);
 }
 
 // Aᵀ m A with Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
