@@ -105,30 +105,46 @@ static inline void output_rows(const float m[6], float r[4]) {
 void kseg_winograd_output(const float *products, int channel_begin, int channel_end, int out_channels, size_t tiles_total,
                           size_t tile_offset, int tiles_y, int tiles_x, const float *bias, int relu,
                           float *output, int out_height, int out_width) {
-    float m[6][6], column[6], r[4], t[4][6];
+    // One row of tiles at a time, mirroring the input transform: t = Aᵀ m runs along the tiles
+    // (contiguous in every position ξ), then each tile's y = t A is written out.
+    float *t = malloc(sizeof(float) * 24 * tiles_x);
+    if (!t) abort();
     for (int k = channel_begin; k < channel_end; k++) {
         float *plane = output + (size_t)k * out_height * out_width;
+        const float *base = products + (size_t)k * tiles_total + tile_offset;
+        const size_t stride = (size_t)out_channels * tiles_total;  // from one position ξ to the next
         for (int ty = 0; ty < tiles_y; ty++) {
-            for (int tx = 0; tx < tiles_x; tx++) {
-                size_t p = tile_offset + (size_t)ty * tiles_x + tx;
-                for (int xi = 0; xi < 36; xi++) m[xi / 6][xi % 6] = products[((size_t)xi * out_channels + k) * tiles_total + p];
-                for (int j = 0; j < 6; j++) {
-                    for (int i = 0; i < 6; i++) column[i] = m[i][j];
-                    output_rows(column, r);
-                    for (int i = 0; i < 4; i++) t[i][j] = r[i];
+            for (int j = 0; j < 6; j++) {
+                const float *m0 = base + (size_t)j * stride + (size_t)ty * tiles_x;
+                const float *m1 = m0 + 6 * stride, *m2 = m0 + 12 * stride, *m3 = m0 + 18 * stride;
+                const float *m4 = m0 + 24 * stride, *m5 = m0 + 30 * stride;
+                float *t0 = t + j * tiles_x, *t1 = t + (6 + j) * tiles_x, *t2 = t + (12 + j) * tiles_x, *t3 = t + (18 + j) * tiles_x;
+                for (int tx = 0; tx < tiles_x; tx++) {
+                    float a = m1[tx] + m2[tx], b = m1[tx] - m2[tx], c = m3[tx] + m4[tx], d = m3[tx] - m4[tx];
+                    t0[tx] = m0[tx] + a + c;
+                    t1[tx] = b + 2 * d;
+                    t2[tx] = a + 4 * c;
+                    t3[tx] = b + 8 * d + m5[tx];
                 }
-                for (int i = 0; i < 4; i++) {
-                    int y = ty * 4 + i;
-                    if (y >= out_height) break;
-                    output_rows(t[i], r);
+            }
+            for (int i = 0; i < 4; i++) {
+                int y = ty * 4 + i;
+                if (y >= out_height) break;
+                float *row = plane + (size_t)y * out_width;
+                const float *slab = t + i * 6 * tiles_x;
+                for (int tx = 0; tx < tiles_x; tx++) {
+                    float m[6], r[4];
+                    for (int j = 0; j < 6; j++) m[j] = slab[j * tiles_x + tx];
+                    output_rows(m, r);
                     for (int j = 0; j < 4; j++) {
                         int x = tx * 4 + j;
                         if (x >= out_width) break;
                         float value = r[j] + bias[k];
-                        plane[(size_t)y * out_width + x] = relu && value < 0 ? 0 : value;
+                        row[x] = relu && value < 0 ? 0 : value;
                     }
                 }
             }
         }
     }
+    free(t);
 }
