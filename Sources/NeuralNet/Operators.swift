@@ -59,22 +59,54 @@ public struct Conv2d: Sendable {
         let pointwise = kernel == (1, 1) && stride == (1, 1) && padding == (0, 0)
         let rows = inChannels * kernel.height * kernel.width
         let columns = outHeight * outWidth
-        var unfolded = pointwise ? [] : [Float](unsafeUninitializedCapacity: rows * columns) { $1 = rows * columns }
+        // Images with few output pixels share one GEMM whose columns are every pixel of every
+        // image: the weights are packed once and the GEMM is wide. Large images each get their
+        // own GEMM, written straight into the output.
+        let group = columns < 4096 ? input.batch : 1
+        let groupColumns = group * columns
         let outputItemSize = output.itemSize
+        var matrix = pointwise && group == 1 ? [] : [Float](unsafeUninitializedCapacity: rows * groupColumns) { $1 = rows * groupColumns }
+        var products = group == 1 ? [] : [Float](unsafeUninitializedCapacity: outChannels * groupColumns) { $1 = outChannels * groupColumns }
         input.data.withUnsafeBufferPointer { source in
             output.data.withUnsafeMutableBufferPointer { destination in
-                for item in 0..<input.batch {
-                    let image = UnsafeBufferPointer(rebasing: source[(item * input.itemSize)..<((item + 1) * input.itemSize)])
-                    let result = destination.baseAddress! + item * outputItemSize
-                    if pointwise {
-                        multiply(image.baseAddress!, rows: rows, columns: columns, into: result)
-                    } else {
-                        unfolded.withUnsafeMutableBufferPointer { columnsBuffer in
-                            ComputeThreads.parallelFor(inChannels) { channels in
-                                im2col(image, channels: channels, height: input.height, width: input.width, into: columnsBuffer)
+                for first in Swift.stride(from: 0, to: input.batch, by: group) {
+                    let images = source.baseAddress! + first * input.itemSize
+                    let result = group == 1 ? destination.baseAddress! + first * outputItemSize : nil
+                    if pointwise && group == 1 {
+                        multiply(images, rows: rows, columns: columns, into: result!)
+                        continue
+                    }
+                    matrix.withUnsafeMutableBufferPointer { matrix in
+                        ComputeThreads.parallelFor(inChannels) { channels in
+                            for item in 0..<group {
+                                let image = images + item * input.itemSize
+                                let target = matrix.baseAddress! + item * columns
+                                if pointwise {
+                                    for channel in channels {
+                                        (target + channel * groupColumns).update(from: image + channel * columns, count: columns)
+                                    }
+                                } else {
+                                    im2col(image, channels: channels, height: input.height, width: input.width, into: target, rowStride: groupColumns)
+                                }
                             }
                         }
-                        unfolded.withUnsafeBufferPointer { multiply($0.baseAddress!, rows: rows, columns: columns, into: result) }
+                    }
+                    guard group > 1 else {
+                        matrix.withUnsafeBufferPointer { multiply($0.baseAddress!, rows: rows, columns: columns, into: result!) }
+                        continue
+                    }
+                    matrix.withUnsafeBufferPointer { matrix in
+                        products.withUnsafeMutableBufferPointer { multiply(matrix.baseAddress!, rows: rows, columns: groupColumns, into: $0.baseAddress!) }
+                    }
+                    products.withUnsafeBufferPointer { products in
+                        ComputeThreads.parallelFor(outChannels) { channels in
+                            for item in 0..<group {
+                                for channel in channels {
+                                    (destination.baseAddress! + (first + item) * outputItemSize + channel * columns)
+                                        .update(from: products.baseAddress! + channel * groupColumns + item * columns, count: columns)
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -147,15 +179,16 @@ public struct Conv2d: Sendable {
     }
 
     /// Lays out every receptive field as a column: row (c, ky, kx), column (oy, ox).
-    private func im2col(_ image: UnsafeBufferPointer<Float>, channels: Range<Int>, height: Int, width: Int,
-                        into columns: UnsafeMutableBufferPointer<Float>) {
+    /// Rows of the matrix are `rowStride` floats apart, so several images can sit side by side.
+    private func im2col(_ image: UnsafePointer<Float>, channels: Range<Int>, height: Int, width: Int,
+                        into columns: UnsafeMutablePointer<Float>, rowStride: Int) {
         let (outHeight, outWidth) = outputSize(height: height, width: width)
         var row = channels.lowerBound * kernel.height * kernel.width
         for channel in channels {
             let plane = channel * height * width
             for ky in 0..<kernel.height {
                 for kx in 0..<kernel.width {
-                    var index = row * outHeight * outWidth
+                    var index = row * rowStride
                     for oy in 0..<outHeight {
                         let iy = oy * stride.height - padding.height + ky
                         guard iy >= 0 && iy < height else {
