@@ -59,10 +59,15 @@ void kseg_winograd_input(const float *image, int channel_begin, int channel_end,
             for (int k = 0; k < 6; k++) {
                 int y = ty * 4 - pad + k;
                 float *row = rows + k * padded;
-                for (int u = 0; u < padded; u++) {
-                    int x = u - pad;
-                    row[u] = (y >= 0 && y < height && x >= 0 && x < width) ? plane[(size_t)y * width + x] : 0.0f;
+                if (y < 0 || y >= height) {
+                    memset(row, 0, sizeof(float) * padded);
+                    continue;
                 }
+                // padded >= width + 2 * pad: zeros, the input row, zeros.
+                int copied = width < padded - pad ? width : padded - pad;
+                memset(row, 0, sizeof(float) * pad);
+                memcpy(row + pad, plane + (size_t)y * width, sizeof(float) * copied);
+                memset(row + pad + copied, 0, sizeof(float) * (padded - pad - copied));
             }
             const float *d0 = rows, *d1 = rows + padded, *d2 = rows + 2 * padded;
             const float *d3 = rows + 3 * padded, *d4 = rows + 4 * padded, *d5 = rows + 5 * padded;

@@ -278,19 +278,34 @@ public func maxPool2d(_ input: Tensor, kernel: Int, stride: Int, padding: Int = 
 }
 
 /// 3x3 average pooling, stride 1, padding 1, counting the padding (always divides by 9), as
-/// timm's inception_v3 does through `F.avg_pool2d` defaults.
+/// timm's inception_v3 does through `F.avg_pool2d` defaults. Summed separably: rows, then columns.
 public func averagePool3x3(_ input: Tensor) -> Tensor {
     var output = input
     let (height, width) = (input.height, input.width)
-    for plane in 0..<(input.batch * input.channels) {
-        let base = plane * input.planeSize
-        for y in 0..<height {
-            for x in 0..<width {
-                var sum: Float = 0
-                for iy in max(y - 1, 0)...min(y + 1, height - 1) {
-                    for ix in max(x - 1, 0)...min(x + 1, width - 1) { sum += input.data[base + iy * width + ix] }
+    var rowSums = [Float](repeating: 0, count: input.planeSize)
+    input.data.withUnsafeBufferPointer { source in
+        output.data.withUnsafeMutableBufferPointer { destination in
+            rowSums.withUnsafeMutableBufferPointer { sums in
+                for plane in 0..<(input.batch * input.channels) {
+                    let base = plane * input.planeSize
+                    for y in 0..<height {
+                        let row = base + y * width
+                        for x in 0..<width {
+                            var sum = source[row + x]
+                            if x > 0 { sum += source[row + x - 1] }
+                            if x + 1 < width { sum += source[row + x + 1] }
+                            sums[y * width + x] = sum
+                        }
+                    }
+                    for y in 0..<height {
+                        for x in 0..<width {
+                            var sum = sums[y * width + x]
+                            if y > 0 { sum += sums[(y - 1) * width + x] }
+                            if y + 1 < height { sum += sums[(y + 1) * width + x] }
+                            destination[base + y * width + x] = sum / 9
+                        }
+                    }
                 }
-                output.data[base + y * width + x] = sum / 9
             }
         }
     }
