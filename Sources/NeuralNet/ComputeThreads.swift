@@ -33,7 +33,7 @@ public enum ComputeThreads {
 
     /// Runs `body` on contiguous chunks of 0..<count, one chunk per thread, each thread with
     /// flush-to-zero set.
-    static func parallelFor(_ count: Int, _ body: (Range<Int>) -> Void) {
+    public static func parallelFor(_ count: Int, _ body: (Range<Int>) -> Void) {
         let chunks = min(threads, count)
         guard chunks > 1 else {
             prepareCurrentThread()

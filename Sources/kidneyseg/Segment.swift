@@ -24,6 +24,7 @@ struct Segment: ParsableCommand {
     @OptionGroup var reading: InputOptions
 
     func run() throws {
+        ComputeThreads.configure()
         let pipeline = try SegmentationPipeline(ensemble: models.ensemble())
         let ct = try reading.reader.readCT(from: URL(argument: input))
         let result = try pipeline.segment(ct)

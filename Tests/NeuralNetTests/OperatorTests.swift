@@ -124,3 +124,24 @@ import Testing
         #expect(large.data == [0.5, 0.5])
     }
 }
+
+@Suite struct ComputeThreadsTests {
+    @Test func computeThreadsFlushDenormalsToZero() {
+        ComputeThreads.configure()
+        #expect(ComputeThreads.flushesDenormalsToZero)
+        // 1e-39 is denormal: with denormals-are-zero it reads as 0 in arithmetic.
+        let values: [Float] = [1e-39, 2]
+        #expect(values[0] * values[1] == 0)
+    }
+
+    @Test func splitsWorkIntoDisjointChunksCoveringTheRange() {
+        let seen = ComputeThreads.$threads.withValue(3) { () -> [Int] in
+            var marks = [Int](repeating: 0, count: 100)
+            marks.withUnsafeMutableBufferPointer { marks in
+                ComputeThreads.parallelFor(100) { range in for index in range { marks[index] += 1 } }
+            }
+            return marks
+        }
+        #expect(seen == [Int](repeating: 1, count: 100))
+    }
+}
