@@ -23,6 +23,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["CNIfTI", "CPNG"]),
         .target(name: "Metrics", dependencies: ["Imaging"]),
         .target(name: "NeuralNet", dependencies: ["Imaging", "COpenBLAS", "CCompute"]),
+        .target(name: "HTTP"),
         .executableTarget(
             name: "kidneyseg",
             dependencies: ["Imaging", "Metrics", "NeuralNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -33,6 +34,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenBLAS", "CSQLite"]),
         .testTarget(name: "CLITests", dependencies: ["kidneyseg", "Imaging", "TestSupport"]),
     ]
