@@ -23,6 +23,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["CNIfTI", "CPNG"]),
         .target(name: "Metrics", dependencies: ["Imaging"]),
         .target(name: "NeuralNet", dependencies: ["Imaging", "COpenBLAS", "CCompute"]),
+        .target(name: "Store", dependencies: ["Metrics", "CSQLite"]),
         .target(name: "HTTP"),
         .executableTarget(
             name: "kidneyseg",
@@ -35,6 +36,7 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "CSQLite", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenBLAS", "CSQLite"]),
         .testTarget(name: "CLITests", dependencies: ["kidneyseg", "Imaging", "TestSupport"]),
     ]

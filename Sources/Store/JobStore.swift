@@ -1,0 +1,26 @@
+import Foundation
+import Metrics
+
+/// Where jobs and per-case metrics live. SQLite is the embedded implementation; a PostgreSQL one
+/// (claiming with `SELECT … FOR UPDATE SKIP LOCKED`) can share a queue between replicas.
+public protocol JobStore: Sendable {
+    /// Stores a new job. With an idempotency key already used, returns the job it made instead.
+    func submit(_ job: Job, idempotencyKey: String?) throws -> (job: Job, created: Bool)
+    func job(_ id: String) throws -> Job?
+    /// The oldest queued job, started (status running) atomically, so no two workers get it.
+    func claimNext(at now: Date) throws -> Job?
+    /// Writes a job's new state.
+    func save(_ job: Job) throws
+    /// Jobs in creation order, optionally of one status, after the job with id `after`.
+    func jobs(status: Job.Status?, limit: Int, after: String?) throws -> [Job]
+    /// Queues again every job left running by a process that stopped; returns them.
+    func requeueInterrupted() throws -> [Job]
+    func count(status: Job.Status) throws -> Int
+    /// Deletes a job with its metrics and idempotency keys.
+    func delete(_ id: String) throws
+    /// Replaces the metrics stored for a job.
+    func saveMetrics(_ metrics: [ClassMetrics], for id: String) throws
+    func metrics(for id: String) throws -> [ClassMetrics]
+    /// Every job's metrics, one array per case.
+    func allCaseMetrics() throws -> [[ClassMetrics]]
+}

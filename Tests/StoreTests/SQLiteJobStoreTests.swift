@@ -1,0 +1,121 @@
+import CSQLite
+import Foundation
+import Imaging
+import Metrics
+import Store
+import TestSupport
+import Testing
+
+/// The SQLite store on a real file.
+@Suite struct SQLiteJobStoreTests {
+    let scratch = ScratchDirectory()
+    var path: String { scratch.url.appendingPathComponent("kidneyseg.sqlite").path }
+
+    func job(_ id: String, at seconds: Double) -> Job {
+        Job(id: id, caseID: "case-\(id)", inputFormat: "NIfTI", createdAt: Date(timeIntervalSince1970: seconds))
+    }
+
+    @Test func migratesAFreshFileAndReopensIt() throws {
+        #expect(try SQLiteJobStore(path: path).schemaVersion == 1)
+        _ = try SQLiteJobStore(path: path).submit(job("a", at: 1), idempotencyKey: nil)
+        let reopened = try SQLiteJobStore(path: path)
+        #expect(reopened.schemaVersion == 1)
+        #expect(try reopened.job("a")?.caseID == "case-a")
+    }
+
+    @Test func roundTripsEveryField() throws {
+        let store = try SQLiteJobStore(path: path)
+        var original = job("a", at: 1.5)
+        original.options = #"{"hu_range":[0,255]}"#
+        _ = try store.submit(original, idempotencyKey: nil)
+        var changed = try original.applying(.start, at: Date(timeIntervalSince1970: 2.25)).applying(.progress(done: 3, total: 9), at: Date())
+        changed = try changed.applying(.fail(reason: "the voxel data ends early"), at: Date(timeIntervalSince1970: 3.5))
+        try store.save(changed)
+        #expect(try store.job("a") == changed)
+        #expect(try store.job("missing") == nil)
+    }
+
+    @Test func theSameIdempotencyKeyGivesTheSameJob() throws {
+        let store = try SQLiteJobStore(path: path)
+        let first = try store.submit(job("a", at: 1), idempotencyKey: "upload-42")
+        let retry = try store.submit(job("b", at: 2), idempotencyKey: "upload-42")
+        #expect(first.created && !retry.created)
+        #expect(retry.job.id == "a")
+        #expect(try store.jobs(status: nil, limit: 10, after: nil).map(\.id) == ["a"])
+    }
+
+    @Test func claimsTheOldestQueuedJobOnce() throws {
+        let store = try SQLiteJobStore(path: path)
+        for (id, time) in [("late", 3.0), ("early", 1.0), ("middle", 2.0)] { _ = try store.submit(job(id, at: time), idempotencyKey: nil) }
+        let now = Date(timeIntervalSince1970: 10)
+        #expect(try store.claimNext(at: now)?.id == "early")
+        #expect(try store.claimNext(at: now)?.id == "middle")
+        #expect(try store.claimNext(at: now)?.id == "late")
+        #expect(try store.claimNext(at: now) == nil)
+        #expect(try store.count(status: .running) == 3)
+    }
+
+    @Test func concurrentWorkersNeverClaimOneJobTwice() throws {
+        let store = try SQLiteJobStore(path: path)
+        for index in 0..<200 { _ = try store.submit(job("job-\(index)", at: Double(index)), idempotencyKey: nil) }
+        let claims = NSLock()
+        nonisolated(unsafe) var claimed: [String] = []
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            while let next = try? store.claimNext(at: Date()) {
+                claims.lock()
+                claimed.append(next.id)
+                claims.unlock()
+            }
+        }
+        #expect(claimed.count == 200)
+        #expect(Set(claimed).count == 200)
+    }
+
+    @Test func requeuesJobsLeftRunningByAStoppedProcess() throws {
+        let store = try SQLiteJobStore(path: path)
+        for index in 0..<3 { _ = try store.submit(job("\(index)", at: Double(index)), idempotencyKey: nil) }
+        _ = try store.claimNext(at: Date())
+        _ = try store.claimNext(at: Date())
+        let reopened = try SQLiteJobStore(path: path)  // as after a kill -9
+        #expect(try reopened.requeueInterrupted().map(\.id).sorted() == ["0", "1"])
+        #expect(try reopened.count(status: .queued) == 3)
+        #expect(try reopened.claimNext(at: Date())?.attempts == 2)
+    }
+
+    @Test func pagesThroughJobsInCreationOrder() throws {
+        let store = try SQLiteJobStore(path: path)
+        for index in 0..<5 { _ = try store.submit(job("\(index)", at: Double(index)), idempotencyKey: nil) }
+        _ = try store.claimNext(at: Date())
+        #expect(try store.jobs(status: nil, limit: 2, after: nil).map(\.id) == ["0", "1"])
+        #expect(try store.jobs(status: nil, limit: 2, after: "1").map(\.id) == ["2", "3"])
+        #expect(try store.jobs(status: .queued, limit: 10, after: nil).map(\.id) == ["1", "2", "3", "4"])
+        #expect(try store.jobs(status: .running, limit: 10, after: nil).map(\.id) == ["0"])
+    }
+
+    @Test func storesMetricsAndDeletesThemWithTheirJob() throws {
+        let store = try SQLiteJobStore(path: path)
+        for id in ["a", "b"] { _ = try store.submit(job(id, at: 1), idempotencyKey: "key-\(id)") }
+        let a = evaluate(prediction: [1, 1, 2, 0], reference: [1, 0, 2, 2], voxelMillilitres: 0.5)
+        let b = evaluate(prediction: [1, 1, 0, 0], reference: [1, 1, 0, 0], voxelMillilitres: 0.25)
+        try store.saveMetrics(a, for: "a")
+        try store.saveMetrics(b, for: "b")
+        #expect(try store.metrics(for: "a") == a)
+        #expect(try store.allCaseMetrics() == [a, b])
+        #expect(summarize(try store.allCaseMetrics()).first?.dice?.mean == (a[0].dice! + b[0].dice!) / 2)
+        try store.delete("a")
+        #expect(try store.job("a") == nil)
+        #expect(try store.metrics(for: "a").isEmpty)
+        #expect(try store.submit(job("c", at: 2), idempotencyKey: "key-a").created)  // the key went with its job
+    }
+
+    @Test func refusesADatabaseFromANewerBuild() throws {
+        _ = try SQLiteJobStore(path: path)
+        var raw: OpaquePointer?
+        #expect(sqlite3_open(path, &raw) == SQLITE_OK)
+        #expect(sqlite3_exec(raw, "PRAGMA user_version = 99", nil, nil, nil) == SQLITE_OK)
+        sqlite3_close(raw)
+        #expect(throws: StoreError(message: "the database has schema version 99, newer than this build's 1")) {
+            try SQLiteJobStore(path: path)
+        }
+    }
+}
