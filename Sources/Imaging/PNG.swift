@@ -64,6 +64,13 @@ public enum PNGCodec {
         try encode(rgb.values.flatMap { [$0.x, $0.y, $0.z] }, width: rgb.width, height: rgb.height, channels: 3)
     }
 
+    /// Writes PNG bytes to `url` atomically, reporting failure as `VolumeIOError.writeFailed`.
+    public static func write(_ png: Data, to url: URL) throws {
+        do { try png.write(to: url, options: .atomic) } catch {
+            throw VolumeIOError.writeFailed(path: url.path, reason: error.localizedDescription)
+        }
+    }
+
     private static func encode(_ bytes: [UInt8], width: Int, height: Int, channels: Int32) throws -> Data {
         var output: UnsafeMutablePointer<UInt8>?
         var size = 0

@@ -108,6 +108,22 @@ public func evaluate(prediction: LabelMap, reference: LabelMap,
                     voxelMillilitres: reference.geometry.voxelMillilitres, classes: classes)
 }
 
+/// How much of a label map each class fills.
+public struct ClassVolume: Equatable, Sendable, Codable {
+    public var label: SegmentationLabel
+    public var voxels: Int
+    public var millilitres: Double
+}
+
+public func classVolumes(_ labels: LabelMap, classes: [SegmentationLabel] = SegmentationLabel.foreground) -> [ClassVolume] {
+    var counts = [Int](repeating: 0, count: 256)
+    for label in labels.voxels { counts[Int(label)] += 1 }
+    return classes.map { label in
+        let voxels = counts[Int(label.rawValue)]
+        return ClassVolume(label: label, voxels: voxels, millilitres: Double(voxels) * labels.geometry.voxelMillilitres)
+    }
+}
+
 /// Mean and sample standard deviation (n − 1) of the defined values; `sd` needs two of them.
 public struct Statistic: Equatable, Sendable, Codable {
     public var mean: Double

@@ -33,13 +33,6 @@ struct Overlay: ParsableCommand {
             throw CommandError("slice \(slice) is outside 0...\(ct.sliceCount - 1)")
         }
         let image = OverlayStyle().render(ct: ct.slice(slice), labels: labels.slice(slice))
-        let url = URL(argument: output)
-        do {
-            try PNGCodec.encode(rgb: image).write(to: url, options: .atomic)
-        } catch let error as VolumeIOError {
-            throw error
-        } catch {
-            throw VolumeIOError.writeFailed(path: url.path, reason: error.localizedDescription)
-        }
+        try PNGCodec.write(PNGCodec.encode(rgb: image), to: URL(argument: output))
     }
 }

@@ -29,10 +29,8 @@ struct Segment: ParsableCommand {
         let ct = try reading.reader.readCT(from: URL(argument: input))
         let result = try pipeline.segment(ct)
         try write(result.labels, to: URL(argument: output))
-        let volumes = evaluate(prediction: result.labels.voxels, reference: result.labels.voxels,
-                               voxelMillilitres: ct.geometry.voxelMillilitres)
-        for row in volumes {
-            print("\(row.label.name): \(row.truePositives) voxels, \(String(format: "%.2f", row.predictedMillilitres)) mL")
+        for volume in classVolumes(result.labels) {
+            print("\(volume.label.name): \(volume.voxels) voxels, \(String(format: "%.2f", volume.millilitres)) mL")
         }
         if let reference {
             print(MetricsTable.render(try evaluate(prediction: result.labels, reference: reading.reader.readLabels(from: URL(argument: reference)))))
@@ -45,9 +43,7 @@ struct Segment: ParsableCommand {
             try NIfTIWriter.write(labels, to: url, version: version)
         case .png:
             let plane = Plane(width: labels.geometry.size.x, height: labels.geometry.size.y, values: labels.voxels)
-            do { try PNGCodec.encode(grey: plane).write(to: url, options: .atomic) } catch let error as VolumeIOError { throw error } catch {
-                throw VolumeIOError.writeFailed(path: url.path, reason: error.localizedDescription)
-            }
+            try PNGCodec.write(PNGCodec.encode(grey: plane), to: url)
         }
     }
 }

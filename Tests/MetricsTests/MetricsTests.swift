@@ -63,6 +63,13 @@ import Testing
         #expect(result.map(\.truePositives) == [124_943, 23276])
     }
 
+    @Test func measuresClassVolumesFromTheSpacing() throws {
+        let labels = try VolumeReader().readLabels(from: SharedData.kitsLabels(61))  // 5 x 0.9766 x 0.9766 mm voxels
+        let volumes = classVolumes(labels)
+        #expect(volumes.map(\.voxels) == [124_943, 23276])
+        #expect(abs(volumes[0].millilitres - 124_943 * 5 * 0.9765625 * 0.9765625 / 1000) < 0.01)
+    }
+
     @Test func comparesMapsStoredInDifferentVoxelOrders() throws {
         // The same labels re-stored in canonical order with a matching affine score 1.
         let labels = try VolumeReader().readLabels(from: SharedData.exampleKidneyReference)
