@@ -25,9 +25,10 @@ let package = Package(
         .target(name: "NeuralNet", dependencies: ["Imaging", "COpenBLAS", "CCompute"]),
         .target(name: "Store", dependencies: ["Metrics", "CSQLite"]),
         .target(name: "HTTP"),
+        .target(name: "Service", dependencies: ["HTTP", "Store", "NeuralNet", "Imaging", "Metrics"]),
         .executableTarget(
             name: "kidneyseg",
-            dependencies: ["Imaging", "Metrics", "NeuralNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Imaging", "Metrics", "NeuralNet", "Service", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // Test-only helpers: paths to ../shared/data and byte-level builders of NIfTI and PNG files.
@@ -35,8 +36,9 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "CSQLite", "TestSupport"]),
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTP", "Store", "NeuralNet", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenBLAS", "CSQLite"]),
         .testTarget(name: "CLITests", dependencies: ["kidneyseg", "Imaging", "TestSupport"]),
     ]

@@ -191,3 +191,15 @@ private struct ProperlyNamedFile {
         if let directory { try? FileManager.default.removeItem(at: directory) }
     }
 }
+
+/// Writes a label map in its input's format: NIfTI in (same version), NIfTI out; PNG in, label
+/// PNG out.
+public func writeLabelMap(_ labels: LabelMap, to url: URL) throws {
+    switch labels.source.format {
+    case let .nifti(version, _):
+        try NIfTIWriter.write(labels, to: url, version: version)
+    case .png:
+        let plane = Plane(width: labels.geometry.size.x, height: labels.geometry.size.y, values: labels.voxels)
+        try PNGCodec.write(PNGCodec.encode(grey: plane), to: url)
+    }
+}

@@ -89,8 +89,8 @@ public struct VolumeReader: Sendable {
         self.decoders = decoders
     }
 
-    /// The stored values and their Hounsfield mapping.
-    public func read(from url: URL) throws -> StoredVolume {
+    /// The decoder for a file, chosen from its first bytes.
+    public func decoder(for url: URL) throws -> any VolumeDecoder {
         guard let handle = FileHandle(forReadingAtPath: url.path) else {
             throw VolumeIOError.unreadable(path: url.path, reason: "no such file or no permission")
         }
@@ -99,7 +99,12 @@ public struct VolumeReader: Sendable {
         guard let decoder = decoders.first(where: { $0.recognizes(prefix: prefix) }) else {
             throw VolumeIOError.unrecognizedFormat
         }
-        return try decoder.decode(from: url, options: options)
+        return decoder
+    }
+
+    /// The stored values and their Hounsfield mapping.
+    public func read(from url: URL) throws -> StoredVolume {
+        try decoder(for: url).decode(from: url, options: options)
     }
 
     /// A CT volume in Hounsfield units.

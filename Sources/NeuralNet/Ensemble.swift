@@ -53,7 +53,7 @@ public enum EnsembleError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case let .noModels(folder):
             "no models installed\(folder.map { " in \($0)" } ?? ""): a model is a folder holding manifest.json and weights.safetensors "
-                + "(see the README's \"Models\" section); pass --models DIR or set KIDNEYSEG_MODELS"
+                + "(see the README's \"Models\" section); pass --models DIR or set KIDNEYSEG_MODELS_DIR"
         case let .mismatchedLabels(first, other):
             "models \(first) and \(other) predict different classes and cannot be averaged"
         case let .invalidWeights(weights):

@@ -28,22 +28,12 @@ struct Segment: ParsableCommand {
         let pipeline = try SegmentationPipeline(ensemble: models.ensemble())
         let ct = try reading.reader.readCT(from: URL(argument: input))
         let result = try pipeline.segment(ct)
-        try write(result.labels, to: URL(argument: output))
+        try writeLabelMap(result.labels, to: URL(argument: output))
         for volume in classVolumes(result.labels) {
             print("\(volume.label.name): \(volume.voxels) voxels, \(String(format: "%.2f", volume.millilitres)) mL")
         }
         if let reference {
             print(MetricsTable.render(try evaluate(prediction: result.labels, reference: reading.reader.readLabels(from: URL(argument: reference)))))
-        }
-    }
-
-    private func write(_ labels: LabelMap, to url: URL) throws {
-        switch labels.source.format {
-        case let .nifti(version, _):
-            try NIfTIWriter.write(labels, to: url, version: version)
-        case .png:
-            let plane = Plane(width: labels.geometry.size.x, height: labels.geometry.size.y, values: labels.voxels)
-            try PNGCodec.write(PNGCodec.encode(grey: plane), to: url)
         }
     }
 }
@@ -53,11 +43,11 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("models"), help: ArgumentHelp("A folder of model folders (manifest.json + weights.safetensors).", valueName: "DIR"))
     var folder: String?
 
-    /// The first of: --models, $KIDNEYSEG_MODELS, ./Models, and the Models folder of the
+    /// The first of: --models, $KIDNEYSEG_MODELS_DIR, ./Models, and the Models folder of the
     /// repository the binary was built in.
     var location: URL {
         if let folder { return URL(argument: folder) }
-        if let variable = ProcessInfo.processInfo.environment["KIDNEYSEG_MODELS"] { return URL(argument: variable) }
+        if let variable = ProcessInfo.processInfo.environment["KIDNEYSEG_MODELS_DIR"] { return URL(argument: variable) }
         let local = URL(argument: "Models")
         if FileManager.default.fileExists(atPath: local.path) { return local }
         var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()

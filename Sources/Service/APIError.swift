@@ -1,0 +1,25 @@
+import HTTP
+
+/// The one error type handlers throw. The router alone turns it into a JSON response; any other
+/// error becomes a 500.
+public struct APIError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var status: Int
+    public var code: String
+    public var message: String
+    public var headers: [String: String]
+
+    public init(_ status: Int, _ code: String, _ message: String, headers: [String: String] = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+    }
+
+    public var description: String { "\(status) \(code): \(message)" }
+
+    var response: HTTPResponse {
+        .error(status, code: code, message: message, headers: headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    }
+
+    static func notFound(_ what: String) -> APIError { APIError(404, "not_found", "\(what) does not exist") }
+}

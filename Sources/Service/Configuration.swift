@@ -1,0 +1,108 @@
+import Foundation
+
+/// The service's settings. Each key comes from `Config/kidneyseg.json` (or the file given), then
+/// from the environment variable `KIDNEYSEG_<KEY>`, then from a `serve` flag; the last one set
+/// wins. Tokens come only from the file or the environment, never from a flag that `ps` shows.
+public struct ServiceConfiguration: Equatable, Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Jobs' files and the SQLite database live here.
+    public var dataDirectory = "data"
+    public var modelsDirectory = "Models"
+    public var workers = 1
+    /// Compute threads per worker; 0 shares the cores between the workers.
+    public var threadsPerWorker = 0
+    public var maxUploadMegabytes = 1024
+    /// Queued jobs beyond this get 429.
+    public var maxQueuedJobs = 100
+    /// Bearer tokens; empty turns authentication off.
+    public var tokens: [String] = []
+    /// Whether /healthz, /readyz and /metrics answer without a token.
+    public var openHealthEndpoints = true
+
+    public init() {}
+
+    /// Every key, its environment variable, and how to set it from text.
+    static let keys: [(name: String, apply: @Sendable (inout ServiceConfiguration, String) throws -> Void)] = [
+        ("host", { $0.host = $1 }),
+        ("port", { $0.port = try integer($1, "port") }),
+        ("data_dir", { $0.dataDirectory = $1 }),
+        ("models_dir", { $0.modelsDirectory = $1 }),
+        ("workers", { $0.workers = try integer($1, "workers") }),
+        ("threads_per_worker", { $0.threadsPerWorker = try integer($1, "threads_per_worker") }),
+        ("max_upload_mb", { $0.maxUploadMegabytes = try integer($1, "max_upload_mb") }),
+        ("max_queued_jobs", { $0.maxQueuedJobs = try integer($1, "max_queued_jobs") }),
+        ("tokens", { $0.tokens = $1.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }),
+        ("open_health_endpoints", { $0.openHealthEndpoints = try boolean($1, "open_health_endpoints") }),
+    ]
+
+    public static func environmentVariable(for key: String) -> String { "KIDNEYSEG_" + key.uppercased() }
+
+    /// Reads `file` (if it exists), then the environment, then `flags` (key → value).
+    public static func load(file: URL?, environment: [String: String], flags: [String: String]) throws -> ServiceConfiguration {
+        var configuration = ServiceConfiguration()
+        if let file, FileManager.default.fileExists(atPath: file.path) {
+            let object: Any
+            do { object = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) } catch {
+                throw ConfigurationError("\(file.path) is not valid JSON: \(error.localizedDescription)")
+            }
+            guard let fields = object as? [String: Any] else { throw ConfigurationError("\(file.path) must hold one JSON object") }
+            for (name, value) in fields {
+                guard let key = keys.first(where: { $0.name == name }) else {
+                    throw ConfigurationError("unknown key \(name) in \(file.path); known keys: \(keys.map(\.name).joined(separator: ", "))")
+                }
+                // JSON true/false arrive as Bool; numbers would also cast to Bool, so ask the type.
+                let text: String = if let list = value as? [Any] {
+                    list.map { "\($0)" }.joined(separator: ",")
+                } else if type(of: value) == Bool.self, let flag = value as? Bool {
+                    flag ? "true" : "false"
+                } else {
+                    "\(value)"
+                }
+                try key.apply(&configuration, text)
+            }
+        }
+        for key in keys {
+            if let value = environment[environmentVariable(for: key.name)] { try key.apply(&configuration, value) }
+        }
+        for (name, value) in flags {
+            guard let key = keys.first(where: { $0.name == name }) else { throw ConfigurationError("unknown key \(name)") }
+            try key.apply(&configuration, value)
+        }
+        try configuration.validate()
+        return configuration
+    }
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ConfigurationError("port must be 0 to 65535, not \(port)") }
+        guard workers >= 1 else { throw ConfigurationError("workers must be at least 1") }
+        guard threadsPerWorker >= 0 else { throw ConfigurationError("threads_per_worker must be 0 (automatic) or more") }
+        guard maxUploadMegabytes >= 1 else { throw ConfigurationError("max_upload_mb must be at least 1") }
+        guard maxQueuedJobs >= 1 else { throw ConfigurationError("max_queued_jobs must be at least 1") }
+        guard !dataDirectory.isEmpty, !modelsDirectory.isEmpty else { throw ConfigurationError("data_dir and models_dir must be set") }
+    }
+
+    /// Threads per worker so that workers × threads stays within `cores`.
+    public func computeThreads(cores: Int) -> Int {
+        threadsPerWorker > 0 ? threadsPerWorker : max(1, cores / workers)
+    }
+
+    private static func integer(_ text: String, _ key: String) throws -> Int {
+        guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else { throw ConfigurationError("\(key) must be a whole number, not \(text)") }
+        return value
+    }
+
+    private static func boolean(_ text: String, _ key: String) throws -> Bool {
+        switch text.lowercased() {
+        case "true", "1", "yes": return true
+        case "false", "0", "no": return false
+        default: throw ConfigurationError("\(key) must be true or false, not \(text)")
+        }
+    }
+}
+
+public struct ConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var description: String
+
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import Imaging
+import Metrics
+import Store
+
+/// What the API says about a job (GET /v1/jobs/{id}).
+struct JobRepresentation: Encodable {
+    struct Progress: Encodable {
+        var done: Int
+        var total: Int
+    }
+
+    var id: String
+    var status: String
+    var caseId: String?
+    var createdAt: Date
+    var startedAt: Date?
+    var finishedAt: Date?
+    var progress: Progress
+    var reason: String?
+    var input: InputSummary?
+    var results: JobResults?
+    var links: [String: String]
+
+    init(_ job: Job, input: InputSummary?, results: JobResults?) {
+        id = job.id
+        status = job.status.rawValue
+        caseId = job.caseID
+        createdAt = job.createdAt
+        startedAt = job.startedAt
+        finishedAt = job.finishedAt
+        progress = Progress(done: job.progressDone, total: job.progressTotal)
+        reason = job.reason
+        self.input = input
+        self.results = results
+        links = ["self": "/v1/jobs/\(job.id)"]
+        if job.status == .succeeded { links["mask"] = "/v1/jobs/\(job.id)/mask" }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, status, progress, reason, input, results, links
+        case caseId = "case_id"
+        case createdAt = "created_at"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+    }
+}
+
+/// The uploaded volume, as checked when it was accepted.
+struct InputSummary: Codable, Equatable {
+    /// The input's file name in the job's folder.
+    var file: String
+    var format: String
+    var dims: [Int]
+    var spacingMillimetres: [Double]
+    var orientation: String
+
+    init(_ volume: Volume<Float>, file: String) {
+        self.file = file
+        format = volume.source.format.description
+        let size = volume.geometry.size
+        dims = [size.x, size.y, size.z]
+        let spacing = volume.geometry.spacing
+        spacingMillimetres = [spacing.x, spacing.y, spacing.z]
+        orientation = volume.geometry.orientation.description
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case file, format, dims, orientation
+        case spacingMillimetres = "spacing_mm"
+    }
+}
+
+/// What a finished job found.
+struct JobResults: Codable, Equatable {
+    var volumes: [ClassVolume]
+    var metrics: [ClassMetrics]?
+}
+
+extension JSONEncoder {
+    static let api: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+}

@@ -1,0 +1,103 @@
+import Foundation
+import Imaging
+import Metrics
+import NeuralNet
+import Store
+
+/// Workers that take queued jobs from the store and segment them. Each runs on its own thread
+/// with `threads` compute threads, so workers × threads stays within the cores.
+final class WorkerPool: @unchecked Sendable {
+    private let count: Int
+    private let threads: Int
+    private let store: any JobStore
+    private let files: JobFiles
+    private let pipeline: SegmentationPipeline
+    private let wakeUp = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var running = true
+
+    init(count: Int, threads: Int, store: any JobStore, files: JobFiles, pipeline: SegmentationPipeline) {
+        self.count = count
+        self.threads = threads
+        self.store = store
+        self.files = files
+        self.pipeline = pipeline
+    }
+
+    func start() {
+        for index in 0..<count {
+            let thread = Thread { [self] in
+                ComputeThreads.$threads.withValue(threads) { work() }
+            }
+            thread.name = "worker-\(index)"
+            thread.start()
+        }
+    }
+
+    /// A job was queued: one idle worker looks at once instead of at its next poll.
+    func wake() { wakeUp.signal() }
+
+    func stop() {
+        lock.lock()
+        running = false
+        lock.unlock()
+        for _ in 0..<count { wakeUp.signal() }
+    }
+
+    private var isRunning: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return running
+    }
+
+    private func work() {
+        ComputeThreads.prepareCurrentThread()
+        while isRunning {
+            guard let job = try? store.claimNext(at: Date()) else {
+                _ = wakeUp.wait(timeout: .now() + 0.5)
+                continue
+            }
+            process(job)
+        }
+    }
+
+    private func process(_ job: Job) {
+        var current = job
+        do {
+            let options = try JSONDecoder().decode(JobOptions.self, from: Data(job.options.utf8))
+            let reader = VolumeReader(options: DecodeOptions(png: options.pngMapping))
+            let summary = try JSONDecoder().decode(InputSummary.self, from: Data(contentsOf: files.summary(job.id)))
+            let ct = try reader.readCT(from: files.folder(job.id).appendingPathComponent(summary.file))
+            var lastSaved = Date.distantPast
+            let result = try pipeline.segment(ct, progress: { done, total in
+                guard Date().timeIntervalSince(lastSaved) > 0.5 || done == total else { return }
+                lastSaved = Date()
+                if let next = try? current.applying(.progress(done: done, total: total), at: Date()) {
+                    current = next
+                    try? self.store.save(current)
+                }
+            }, isCancelled: { [store] in (try? store.job(job.id))?.status == .cancelled })
+            try writeLabelMap(result.labels, to: files.mask(job.id, format: ct.source.format))
+            let results = JobResults(volumes: classVolumes(result.labels), metrics: nil)
+            try JSONEncoder.api.encode(results).write(to: files.result(job.id), options: .atomic)
+            try store.save(current.applying(.succeed, at: Date()))
+        } catch PipelineError.cancelled {
+            return  // the API already marked it cancelled
+        } catch {
+            if let failed = try? current.applying(.fail(reason: "\(error)"), at: Date()) { try? store.save(failed) }
+        }
+    }
+}
+
+/// Request options that affect decoding, stored with the job.
+struct JobOptions: Codable {
+    /// [lower, upper] HU of 8-bit PNG pixels 0 and 255.
+    var huRange: [Float]?
+
+    var pngMapping: PNGHounsfieldMapping {
+        guard let range = huRange, range.count == 2 else { return PNGHounsfieldMapping() }
+        return PNGHounsfieldMapping(range8: range[0]...range[1])
+    }
+
+    enum CodingKeys: String, CodingKey { case huRange = "hu_range" }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import HTTP
+import NeuralNet
+import Service
+import Store
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the HTTP service: uploads queue in SQLite and a worker pool segments them.",
+        discussion: "Settings come from the config file, then KIDNEYSEG_<KEY> environment variables, then these flags."
+    )
+
+    @Option(help: "The configuration file.")
+    var config = "Config/kidneyseg.json"
+
+    @Option(help: "Address to listen on.") var host: String?
+    @Option(help: "Port to listen on.") var port: Int?
+    @Option(name: .customLong("data-dir"), help: "Where the database and the jobs' files live.") var dataDirectory: String?
+    @Option(name: .customLong("models"), help: "The folder of model folders.") var modelsDirectory: String?
+    @Option(help: "Worker threads that segment.") var workers: Int?
+    @Option(name: .customLong("threads-per-worker"), help: "Compute threads per worker (0: share the cores).") var threadsPerWorker: Int?
+    @Option(name: .customLong("max-upload-mb"), help: "The largest upload, in MiB.") var maxUploadMegabytes: Int?
+    @Option(name: .customLong("max-queued-jobs"), help: "Queued jobs beyond this get 429.") var maxQueuedJobs: Int?
+
+    func run() throws {
+        let flags: [String: String] = [
+            "host": host, "port": port.map(String.init), "data_dir": dataDirectory, "models_dir": modelsDirectory,
+            "workers": workers.map(String.init), "threads_per_worker": threadsPerWorker.map(String.init),
+            "max_upload_mb": maxUploadMegabytes.map(String.init), "max_queued_jobs": maxQueuedJobs.map(String.init),
+        ].compactMapValues { $0 }
+        let settings = try ServiceConfiguration.load(file: URL(argument: config), environment: ProcessInfo.processInfo.environment, flags: flags)
+        ComputeThreads.configure()
+        let ensemble = try Ensemble(folder: URL(argument: settings.modelsDirectory))
+        let data = URL(argument: settings.dataDirectory)
+        let files = try JobFiles(dataDirectory: data)
+        let store = try SQLiteJobStore(path: data.appendingPathComponent("kidneyseg.sqlite").path)
+        let service = KidneySegService(configuration: settings, store: store, files: files, ensemble: ensemble,
+                                       cores: ProcessInfo.processInfo.activeProcessorCount)
+        try service.start()
+        let server = HTTPServer(configuration: HTTPServerConfiguration(host: settings.host, port: settings.port,
+                                                                       limits: HTTPParser.Limits(maxBodyBytes: settings.maxUploadMegabytes << 20)),
+                                responder: service)
+        try server.start()
+        print("kidneyseg listening on http://\(settings.host):\(server.port) with \(ensemble.members.count) models, \(settings.workers) worker(s)")
+        dispatchMain()
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import HTTP
+import Imaging
+import NeuralNet
+import Service
+import Store
+import TestSupport
+import Testing
+
+/// The API over a real socket on loopback, with a real SQLite file and seeded random models.
+@Suite(.serialized) struct ServiceTests {
+    let scratch = ScratchDirectory()
+
+    struct Running {
+        let service: KidneySegService
+        let server: HTTPServer
+        let store: SQLiteJobStore
+        func client() throws -> RawClient { try RawClient(port: server.port) }
+    }
+
+    func withService(tokens: [String] = [], maxQueuedJobs: Int = 100, workers: Int = 1, _ body: (Running) throws -> Void) throws {
+        let models = scratch.url.appendingPathComponent("models")
+        try RandomModels.write(.resnet18, seed: 3, into: models)
+        var configuration = ServiceConfiguration()
+        configuration.tokens = tokens
+        configuration.maxQueuedJobs = maxQueuedJobs
+        configuration.workers = workers
+        let data = scratch.url.appendingPathComponent("data")
+        let store = try SQLiteJobStore(path: scratch.url.appendingPathComponent("jobs.sqlite").path)
+        let service = KidneySegService(configuration: configuration, store: store, files: try JobFiles(dataDirectory: data),
+                                       ensemble: try Ensemble(folder: models), cores: 2)
+        try service.start()
+        let server = HTTPServer(configuration: HTTPServerConfiguration(port: 0), responder: service)
+        try server.start()
+        defer {
+            server.stop()
+            service.stop()
+        }
+        try body(Running(service: service, server: server, store: store))
+    }
+
+    func post(_ client: RawClient, _ file: URL, target: String = "/v1/jobs", headers: String = "") throws -> (status: Int, headers: [String: String], body: String)? {
+        let bytes = try [UInt8](Data(contentsOf: file))
+        client.send("POST \(target) HTTP/1.1\r\nContent-Length: \(bytes.count)\r\n\(headers)\r\n")
+        client.send(bytes)
+        return client.response()
+    }
+
+    func json(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+    }
+
+    /// Polls the job until it leaves queued and running.
+    func waitForJob(_ client: RawClient, _ location: String) -> [String: Any] {
+        for _ in 0..<600 {
+            client.send("GET \(location) HTTP/1.1\r\n\r\n")
+            let job = json(client.response()?.body ?? "")
+            if let status = job["status"] as? String, status != "queued", status != "running" { return job }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return [:]
+    }
+
+    @Test func segmentsAnUploadedVolumeAndServesItsMask() throws {
+        try withService { running in
+            let client = try running.client()
+            let accepted = try #require(try post(client, SharedData.exampleCT, target: "/v1/jobs?case_id=example%20ct"))
+            #expect(accepted.status == 202)
+            let location = try #require(accepted.headers["location"])
+            #expect(json(accepted.body)["case_id"] as? String == "example ct")
+            let job = waitForJob(client, location)
+            #expect(job["status"] as? String == "succeeded")
+            let input = try #require(job["input"] as? [String: Any])
+            #expect(input["dims"] as? [Int] == [122, 101, 112])
+            #expect(input["orientation"] as? String == "RAS")
+            #expect(((job["results"] as? [String: Any])?["volumes"] as? [Any])?.count == 2)
+            #expect((job["progress"] as? [String: Any])?["done"] as? Int == 112)
+
+            client.send("GET \(location)/mask HTTP/1.1\r\n\r\n")
+            let mask = try #require(client.response())
+            #expect(mask.status == 200)
+            #expect(mask.headers["content-type"] == "application/gzip")
+        }
+    }
+
+    @Test func theMaskReadsBackWithTheInputsGeometry() throws {
+        try withService { running in
+            let client = try running.client()
+            let location = try #require(try post(client, SharedData.pancreasSlice)?.headers["location"])
+            #expect(waitForJob(client, location)["status"] as? String == "succeeded")
+            let id = String(location.split(separator: "/").last!)
+            let mask = scratch.url.appendingPathComponent("data/jobs/\(id)/mask.nii.gz")
+            let labels = try VolumeReader().readLabels(from: mask)
+            #expect(labels.geometry == (try VolumeReader().readCT(from: SharedData.pancreasSlice)).geometry)
+        }
+    }
+
+    @Test func returnsTheSameJobForARetriedIdempotencyKey() throws {
+        try withService { running in
+            let client = try running.client()
+            let first = try #require(try post(client, SharedData.pancreasSlice, headers: "Idempotency-Key: pacs-123\r\n"))
+            let retry = try #require(try post(client, SharedData.pancreasSlice, headers: "Idempotency-Key: pacs-123\r\n"))
+            #expect(first.headers["location"] == retry.headers["location"])
+            #expect(try running.store.jobs(status: nil, limit: 10, after: nil).count == 1)
+        }
+    }
+
+    @Test func answersBadRequestsWithJSONErrors() throws {
+        try withService { running in
+            let client = try running.client()
+            let notes = scratch.url.appendingPathComponent("notes.txt")
+            try Data("not an image".utf8).write(to: notes)
+            #expect(try post(client, notes)?.status == 415)
+
+            let truncated = scratch.url.appendingPathComponent("truncated.nii.gz")
+            let whole = try Data(contentsOf: SharedData.exampleCT)
+            try whole.prefix(whole.count / 2).write(to: truncated)
+            let refused = try #require(try post(client, truncated))
+            #expect(refused.status == 422)
+            #expect((json(refused.body)["error"] as? [String: Any])?["code"] as? String == "invalid_image")
+
+            client.send("GET /v1/jobs/no-such-job HTTP/1.1\r\n\r\n")
+            #expect(client.response()?.status == 404)
+            client.send("DELETE /healthz HTTP/1.1\r\n\r\n")
+            #expect(client.response()?.status == 405)
+            client.send("GET /nowhere HTTP/1.1\r\n\r\n")
+            #expect(client.response()?.status == 404)
+            #expect(try running.store.jobs(status: nil, limit: 10, after: nil).isEmpty)
+        }
+    }
+
+    @Test func requiresABearerTokenWhenConfigured() throws {
+        try withService(tokens: ["s3cret"]) { running in
+            let client = try running.client()
+            client.send("GET /v1/jobs/x HTTP/1.1\r\n\r\n")
+            let refused = try #require(client.response())
+            #expect(refused.status == 401)
+            #expect(refused.headers["www-authenticate"] == "Bearer")
+            client.send("GET /v1/jobs/x HTTP/1.1\r\nAuthorization: Bearer wrong\r\n\r\n")
+            #expect(client.response()?.status == 401)
+            client.send("GET /v1/jobs/x HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n")
+            #expect(client.response()?.status == 404)
+            client.send("GET /healthz HTTP/1.1\r\n\r\n")
+            #expect(client.response()?.status == 200)
+        }
+    }
+
+    @Test func refusesUploadsWhenTheQueueIsFull() throws {
+        try withService(maxQueuedJobs: 1, workers: 1) { running in
+            running.service.stop()  // nothing drains the queue
+            let client = try running.client()
+            #expect(try post(client, SharedData.pancreasSlice)?.status == 202)
+            let full = try #require(try post(client, SharedData.pancreasSlice))
+            #expect(full.status == 429)
+            #expect(full.headers["retry-after"] == "30")
+            #expect(client.isClosed())  // the refused body was never read
+            let probe = try running.client()
+            probe.send("GET /readyz HTTP/1.1\r\n\r\n")
+            #expect(probe.response()?.status == 503)
+        }
+    }
+}
