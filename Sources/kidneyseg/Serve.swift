@@ -43,7 +43,7 @@ struct Serve: ParsableCommand {
                                 responder: service)
         try server.start()
         print("kidneyseg listening on http://\(settings.host):\(server.port) with \(ensemble.members.count) models, \(settings.workers) worker(s)")
-        fflush(stdout)
+        fflush(nil)  // stdout may be a file or a pipe: the start line must not wait in a buffer
         dispatchMain()
     }
 }
