@@ -1,0 +1,91 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The real `kidneyseg serve` binary, killed and restarted.
+@Suite(.serialized) struct ServeCommandTests {
+    let scratch = ScratchDirectory()
+
+    /// Starts the server on a port the system picks, waits for its start line, and returns the
+    /// process and the port.
+    func start(models: URL, data: URL) throws -> (process: Process, port: Int) {
+        let process = Process()
+        process.executableURL = CLI.executable
+        process.arguments = ["serve", "--port", "0", "--models", models.path, "--data-dir", data.path, "--config", "/nonexistent.json"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        let port = line.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) }
+        return (process, try #require(port, "no start line: \(line)"))
+    }
+
+    func submit(_ port: Int, _ file: URL) throws -> String? {
+        let client = try RawClient(port: port)
+        let bytes = try [UInt8](Data(contentsOf: file))
+        client.send("POST /v1/jobs HTTP/1.1\r\nContent-Length: \(bytes.count)\r\n\r\n")
+        client.send(bytes)
+        return client.response()?.headers["location"]
+    }
+
+    func status(_ port: Int, _ location: String) throws -> String? {
+        let client = try RawClient(port: port)
+        client.send("GET \(location) HTTP/1.1\r\n\r\n")
+        let body = client.response()?.body ?? ""
+        return ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["status"] as? String
+    }
+
+    @Test func everyAcceptedJobFinishesAfterAKill() throws {
+        let models = scratch.url.appendingPathComponent("models")
+        try RandomModels.writeEnsemble(into: models)
+        let data = scratch.url.appendingPathComponent("data")
+        let first = try start(models: models, data: data)
+        var locations: [String] = []
+        for _ in 0..<6 { locations.append(try #require(try submit(first.port, SharedData.exampleCT))) }
+        kill(first.process.processIdentifier, SIGKILL)  // mid-job: some running, the rest queued
+        first.process.waitUntilExit()
+
+        let second = try start(models: models, data: data)
+        let port = second.port
+        defer {
+            second.process.terminate()
+            second.process.waitUntilExit()
+        }
+        var statuses: [String?] = []
+        for _ in 0..<600 {
+            statuses = try locations.map { try status(port, $0) }
+            if statuses.allSatisfy({ $0 == "succeeded" || $0 == "failed" }) { break }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(statuses == [String?](repeating: "succeeded", count: 6))
+    }
+
+    @Test func fiftyClientsSubmitAndPollAtOnce() throws {
+        let models = scratch.url.appendingPathComponent("models")
+        try RandomModels.write(.resnet18, seed: 9, into: models)
+        let data = scratch.url.appendingPathComponent("data")
+        let (server, port) = try start(models: models, data: data)
+        defer {
+            server.terminate()
+            server.waitUntilExit()
+        }
+        let results = NSLock()
+        nonisolated(unsafe) var finished: [String?] = []
+        DispatchQueue.concurrentPerform(iterations: 50) { _ in
+            var outcome: String?
+            if let location = try? submit(port, SharedData.pancreasSlice) {
+                for _ in 0..<600 {
+                    outcome = try? status(port, location)
+                    if outcome == "succeeded" || outcome == "failed" { break }
+                    Thread.sleep(forTimeInterval: 0.1)
+                }
+            }
+            results.lock()
+            finished.append(outcome)
+            results.unlock()
+        }
+        #expect(finished.count == 50)
+        #expect(finished.allSatisfy { $0 == "succeeded" })
+    }
+}
