@@ -30,6 +30,10 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
 
     public func stop() { workers.stop() }
 
+    /// Stops taking jobs, lets running ones finish for up to `deadline` seconds, and queues the
+    /// rest again for the next start.
+    public func drain(deadline: TimeInterval) { workers.drain(deadline: deadline) }
+
     public func respond(to request: HTTPRequest) -> HTTPResponse {
         do {
             try authorize(request)

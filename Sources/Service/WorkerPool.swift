@@ -15,6 +15,9 @@ final class WorkerPool: @unchecked Sendable {
     private let wakeUp = DispatchSemaphore(value: 0)
     private let lock = NSLock()
     private var running = true
+    /// Set when a drain's deadline passes: jobs still running stop and go back to the queue.
+    private var abandoning = false
+    private let busy = DispatchGroup()
 
     init(count: Int, threads: Int, store: any JobStore, files: JobFiles, pipeline: SegmentationPipeline) {
         self.count = count
@@ -44,20 +47,42 @@ final class WorkerPool: @unchecked Sendable {
         for _ in 0..<count { wakeUp.signal() }
     }
 
+    /// Stops taking jobs, lets running ones finish until `deadline`, then stops them and queues
+    /// them again. Returns when every worker is idle.
+    func drain(deadline: TimeInterval) {
+        stop()
+        if busy.wait(timeout: .now() + deadline) == .timedOut {
+            lock.lock()
+            abandoning = true
+            lock.unlock()
+            busy.wait()
+        }
+    }
+
     private var isRunning: Bool {
         lock.lock()
         defer { lock.unlock() }
         return running
     }
 
+    private var isAbandoning: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return abandoning
+    }
+
     private func work() {
         ComputeThreads.prepareCurrentThread()
-        while isRunning {
-            guard let job = try? store.claimNext(at: Date()) else {
+        while true {
+            busy.enter()
+            guard isRunning, let job = try? store.claimNext(at: Date()) else {
+                busy.leave()
+                guard isRunning else { return }
                 _ = wakeUp.wait(timeout: .now() + 0.5)
                 continue
             }
             process(job)
+            busy.leave()
         }
     }
 
@@ -76,13 +101,14 @@ final class WorkerPool: @unchecked Sendable {
                     current = next
                     try? self.store.save(current)
                 }
-            }, isCancelled: { [store] in (try? store.job(job.id))?.status == .cancelled })
+            }, isCancelled: { [store] in self.isAbandoning || (try? store.job(job.id))?.status == .cancelled })
             try writeLabelMap(result.labels, to: files.mask(job.id, format: ct.source.format))
             let results = JobResults(volumes: classVolumes(result.labels), metrics: nil)
             try JSONEncoder.api.encode(results).write(to: files.result(job.id), options: .atomic)
             try store.save(current.applying(.succeed, at: Date()))
         } catch PipelineError.cancelled {
-            return  // the API already marked it cancelled
+            // Either the API cancelled it (already recorded) or a drain ran out of time.
+            if isAbandoning, let requeued = try? current.applying(.requeue, at: Date()) { try? store.save(requeued) }
         } catch {
             if let failed = try? current.applying(.fail(reason: "\(error)"), at: Date()) { try? store.save(failed) }
         }

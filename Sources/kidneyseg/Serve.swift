@@ -22,6 +22,8 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("threads-per-worker"), help: "Compute threads per worker (0: share the cores).") var threadsPerWorker: Int?
     @Option(name: .customLong("max-upload-mb"), help: "The largest upload, in MiB.") var maxUploadMegabytes: Int?
     @Option(name: .customLong("max-queued-jobs"), help: "Queued jobs beyond this get 429.") var maxQueuedJobs: Int?
+    @Option(name: .customLong("drain-seconds"), help: "On SIGTERM, how long running jobs may finish before they are queued again.")
+    var drainSeconds: Double = 30
 
     func run() throws {
         let flags: [String: String] = [
@@ -42,8 +44,24 @@ struct Serve: ParsableCommand {
                                                                        limits: HTTPParser.Limits(maxBodyBytes: settings.maxUploadMegabytes << 20)),
                                 responder: service)
         try server.start()
+        // SIGTERM and SIGINT drain: no new connections or jobs, running jobs finish or go back
+        // to the queue, then exit 0.
+        let drainSeconds = self.drainSeconds
+        let signals = [SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                server.stop()
+                service.drain(deadline: drainSeconds)
+                print("kidneyseg stopped: running jobs finished or queued again")
+                fflush(nil)
+                Foundation.exit(0)
+            }
+            source.resume()
+            return source
+        }
         print("kidneyseg listening on http://\(settings.host):\(server.port) with \(ensemble.members.count) models, \(settings.workers) worker(s)")
         fflush(nil)  // stdout may be a file or a pipe: the start line must not wait in a buffer
-        dispatchMain()
+        withExtendedLifetime(signals) { dispatchMain() }
     }
 }

@@ -8,10 +8,11 @@ import Testing
 
     /// Starts the server on a port the system picks, waits for its start line, and returns the
     /// process and the port.
-    func start(models: URL, data: URL) throws -> (process: Process, port: Int) {
+    func start(models: URL, data: URL, drainSeconds: Double = 30) throws -> (process: Process, port: Int) {
         let process = Process()
         process.executableURL = CLI.executable
-        process.arguments = ["serve", "--port", "0", "--models", models.path, "--data-dir", data.path, "--config", "/nonexistent.json"]
+        process.arguments = ["serve", "--port", "0", "--models", models.path, "--data-dir", data.path, "--config", "/nonexistent.json",
+                             "--drain-seconds", "\(drainSeconds)"]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
@@ -87,5 +88,32 @@ import Testing
         }
         #expect(finished.count == 50)
         #expect(finished.allSatisfy { $0 == "succeeded" })
+    }
+}
+
+extension ServeCommandTests {
+    @Test func drainsOnSIGTERMAndLosesNoJob() throws {
+        let models = scratch.url.appendingPathComponent("models")
+        try RandomModels.writeEnsemble(into: models)
+        let data = scratch.url.appendingPathComponent("data")
+        let first = try start(models: models, data: data, drainSeconds: 0.2)
+        var locations: [String] = []
+        for _ in 0..<4 { locations.append(try #require(try submit(first.port, SharedData.exampleCT))) }
+        first.process.terminate()  // SIGTERM
+        first.process.waitUntilExit()
+        #expect(first.process.terminationStatus == 0)
+
+        let second = try start(models: models, data: data)
+        defer {
+            second.process.terminate()
+            second.process.waitUntilExit()
+        }
+        var statuses: [String?] = []
+        for _ in 0..<600 {
+            statuses = try locations.map { try status(second.port, $0) }
+            if statuses.allSatisfy({ $0 == "succeeded" || $0 == "failed" }) { break }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(statuses == [String?](repeating: "succeeded", count: 4))
     }
 }
