@@ -24,6 +24,15 @@ public struct ClassMetrics: Equatable, Sendable, Codable {
     /// TP / (TP + FP + FN)
     public var iou: Double?
 
+    enum CodingKeys: String, CodingKey {
+        case label, dice, recall, precision, iou
+        case truePositives = "true_positives"
+        case falsePositives = "false_positives"
+        case falseNegatives = "false_negatives"
+        case predictedMillilitres = "predicted_ml"
+        case referenceMillilitres = "reference_ml"
+    }
+
     public init(label: SegmentationLabel, truePositives: Int, falsePositives: Int, falseNegatives: Int, voxelMillilitres: Double) {
         self.label = label
         self.truePositives = truePositives

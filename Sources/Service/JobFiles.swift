@@ -19,6 +19,7 @@ public struct JobFiles: Sendable {
     /// The input under its format's extension, so that it reads back by name as well as by bytes.
     public func input(_ id: String, format: ImageFormat) -> URL { folder(id).appendingPathComponent("input" + Self.suffix(format)) }
     public func mask(_ id: String, format: ImageFormat) -> URL { folder(id).appendingPathComponent("mask" + Self.suffix(format)) }
+    public func reference(_ id: String, format: ImageFormat) -> URL { folder(id).appendingPathComponent("reference" + Self.suffix(format)) }
     public func summary(_ id: String) -> URL { folder(id).appendingPathComponent("input.json") }
     public func result(_ id: String) -> URL { folder(id).appendingPathComponent("result.json") }
 
@@ -32,26 +33,15 @@ public struct JobFiles: Sendable {
     /// Writes the bytes `next()` yields into a new file under `incoming/`, refusing more than
     /// `limit` bytes, and fsyncs it. Returns its URL; the caller renames or removes it.
     public func receive(limit: Int, _ next: () throws -> [UInt8]?) throws -> URL {
-        let url = root.appendingPathComponent("incoming/\(UUID().uuidString.lowercased())")
-        guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = FileHandle(forWritingAtPath: url.path) else {
-            throw APIError(507, "insufficient_storage", "cannot create an upload file in \(root.path)")
-        }
+        let upload = try incoming()
         do {
-            defer { try? handle.close() }
-            var total = 0
-            while let piece = try next() {
-                total += piece.count
-                guard total <= limit else { throw APIError(413, "body_too_large", "the upload is larger than \(limit) bytes") }
-                try handle.write(contentsOf: piece)
-            }
-            guard total > 0 else { throw APIError(400, "empty_body", "the request has no body: send a NIfTI or PNG file") }
-            try handle.synchronize()
+            while let piece = try next() { try upload.append(piece, limit: limit) }
+            guard upload.size > 0 else { throw APIError(400, "empty_body", "the request has no body: send a NIfTI or PNG file") }
+            return try upload.finish()
         } catch {
-            try? FileManager.default.removeItem(at: url)
-            if let error = error as? APIError { throw error }
-            throw APIError(507, "insufficient_storage", "the upload could not be stored: \(error)")
+            upload.discard()
+            throw error
         }
-        return url
     }
 
     /// Moves a received file to its final place in a job's folder.
@@ -62,5 +52,47 @@ public struct JobFiles: Sendable {
         }
     }
 
+    /// A new file under `incoming/` to receive an upload into.
+    func incoming() throws -> IncomingFile { try IncomingFile(in: root.appendingPathComponent("incoming")) }
+
     public func delete(_ id: String) { try? FileManager.default.removeItem(at: folder(id)) }
+}
+
+/// A file being received under `incoming/`: appended to, then fsynced, or discarded.
+final class IncomingFile {
+    let url: URL
+    private let handle: FileHandle
+    private(set) var size = 0
+
+    init(in folder: URL) throws {
+        url = folder.appendingPathComponent(UUID().uuidString.lowercased())
+        guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = FileHandle(forWritingAtPath: url.path) else {
+            throw APIError(507, "insufficient_storage", "cannot create an upload file in \(folder.path)")
+        }
+        self.handle = handle
+    }
+
+    func append(_ bytes: [UInt8], limit: Int) throws {
+        size += bytes.count
+        guard size <= limit else { throw APIError(413, "body_too_large", "the upload is larger than \(limit) bytes") }
+        do { try handle.write(contentsOf: bytes) } catch {
+            throw APIError(507, "insufficient_storage", "the upload could not be stored: \(error.localizedDescription)")
+        }
+    }
+
+    /// Flushes the file to disk and closes it.
+    func finish() throws -> URL {
+        do {
+            try handle.synchronize()
+            try handle.close()
+        } catch {
+            throw APIError(507, "insufficient_storage", "the upload could not be stored: \(error.localizedDescription)")
+        }
+        return url
+    }
+
+    func discard() {
+        try? handle.close()
+        try? FileManager.default.removeItem(at: url)
+    }
 }

@@ -50,6 +50,8 @@ struct JobRepresentation: Encodable {
 struct InputSummary: Codable, Equatable {
     /// The input's file name in the job's folder.
     var file: String
+    /// The reference mask's file name, once one is attached.
+    var reference: String?
     var format: String
     var dims: [Int]
     var spacingMillimetres: [Double]
@@ -65,8 +67,11 @@ struct InputSummary: Codable, Equatable {
         orientation = volume.geometry.orientation.description
     }
 
+    /// The mask's file name: `mask` with the input's extension.
+    var maskFile: String { "mask" + file.dropFirst("input".count) }
+
     enum CodingKeys: String, CodingKey {
-        case file, format, dims, orientation
+        case file, reference, format, dims, orientation
         case spacingMillimetres = "spacing_mm"
     }
 }

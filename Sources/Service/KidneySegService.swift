@@ -1,6 +1,7 @@
 import Foundation
 import HTTP
 import Imaging
+import Metrics
 import NeuralNet
 import Store
 
@@ -55,8 +56,11 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         case ("POST", 2) where segments == ["v1", "jobs"]: return try submit(request)
         case ("GET", 3) where isJob: return try describe(segments[2])
         case ("GET", 4) where isJob && segments[3] == "mask": return try mask(segments[2])
+        case ("PUT", 4) where isJob && segments[3] == "reference": return try attachReference(request, to: segments[2])
+        case ("GET", 3) where segments == ["v1", "metrics", "summary"]: return try metricsSummary()
         default:
-            let known = [["healthz"], ["readyz"], ["v1", "jobs"]].contains(segments) || (isJob && (segments.count == 3 || segments[3] == "mask"))
+            let known = [["healthz"], ["readyz"], ["v1", "jobs"], ["v1", "metrics", "summary"]].contains(segments)
+                || (isJob && (segments.count == 3 || ["mask", "reference"].contains(segments[3])))
             if known { throw APIError(405, "method_not_allowed", "\(method) is not allowed on \(request.head.path)") }
             throw APIError.notFound(request.head.path)
         }
@@ -91,33 +95,129 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
             guard bounds.count == 2, bounds[0] < bounds[1] else { throw APIError(400, "invalid_hu_range", "hu_range must be LO,HI with LO < HI") }
             options.huRange = bounds
         }
-        let received = try files.receive(limit: configuration.maxUploadMegabytes << 20) { try request.readBody() }
-        var placed: URL?
+        let uploads = try receiveUploads(request)
+        var placed: String?
+        defer { for upload in uploads.values { try? FileManager.default.removeItem(at: upload) } }
         do {
-            let volume: Volume<Float>
-            do {
-                volume = try VolumeReader(options: DecodeOptions(png: options.pngMapping)).read(from: received).volume
-            } catch VolumeIOError.unrecognizedFormat {
-                throw APIError(415, "unsupported_media_type", "the body is not a NIfTI (.nii, .nii.gz) or PNG file")
-            } catch {
-                throw APIError(422, "invalid_image", "\(error)")
-            }
+            guard let image = uploads["image"] else { throw APIError(400, "missing_image", "the multipart body has no image part") }
+            let reader = VolumeReader(options: DecodeOptions(png: options.pngMapping))
+            let volume = try decode(image, with: reader)
+            let reference = try uploads["reference"].map { try validateReference($0, for: volume) }
             var job = Job(caseID: query["case_id"], inputFormat: volume.source.format.description, createdAt: Date(),
                           options: String(decoding: try JSONEncoder().encode(options), as: UTF8.self))
             let input = files.input(job.id, format: volume.source.format)
-            try files.place(received, at: input)
-            placed = input
-            try JSONEncoder.api.encode(InputSummary(volume, file: input.lastPathComponent)).write(to: files.summary(job.id), options: .atomic)
+            try files.place(image, at: input)
+            placed = job.id
+            var summary = InputSummary(volume, file: input.lastPathComponent)
+            if let reference, let url = uploads["reference"] {
+                let destination = files.reference(job.id, format: reference)
+                try files.place(url, at: destination)
+                summary.reference = destination.lastPathComponent
+            }
+            try JSONEncoder.api.encode(summary).write(to: files.summary(job.id), options: .atomic)
             let outcome = try store.submit(job, idempotencyKey: request.head.value("Idempotency-Key"))
             if !outcome.created { files.delete(job.id) }
             job = outcome.job
             workers.wake()
             return try .json(202, representation(of: job), headers: [("Location", "/v1/jobs/\(job.id)")])
         } catch {
-            if let placed { files.delete(placed.deletingLastPathComponent().lastPathComponent) }
-            try? FileManager.default.removeItem(at: received)
+            if let placed { files.delete(placed) }
             throw error
         }
+    }
+
+    /// The uploaded files by form field: a plain body is the image; a multipart/form-data body
+    /// has an `image` part and may have a `reference` part.
+    private func receiveUploads(_ request: HTTPRequest) throws -> [String: URL] {
+        let limit = configuration.maxUploadMegabytes << 20
+        guard let type = request.head.value("Content-Type"), type.lowercased().hasPrefix("multipart/") else {
+            return ["image": try files.receive(limit: limit) { try request.readBody() }]
+        }
+        guard let boundary = MultipartParser.boundary(contentType: type) else {
+            throw APIError(415, "unsupported_media_type", "multipart bodies must be multipart/form-data with a boundary")
+        }
+        var parser = MultipartParser(boundary: boundary)
+        var received: [String: URL] = [:]
+        var current: (name: String, file: IncomingFile)?
+        var total = 0
+        do {
+            while let piece = try request.readBody() {
+                for event in try parser.feed(piece) {
+                    switch event {
+                    case let .partHead(name, _, _):
+                        guard ["image", "reference"].contains(name), received[name] == nil else {
+                            throw APIError(400, "unexpected_part", "form field \(name) is not image or reference, or appears twice")
+                        }
+                        current = (name, try files.incoming())
+                    case let .partBody(bytes):
+                        total += bytes.count
+                        guard total <= limit else { throw APIError(413, "body_too_large", "the upload is larger than \(limit) bytes") }
+                        try current?.file.append(bytes, limit: limit)
+                    case .partEnd:
+                        if let part = current { received[part.name] = try part.file.finish() }
+                        current = nil
+                    case .end:
+                        break
+                    }
+                }
+            }
+            guard parser.isFinished else { throw APIError(400, "incomplete_multipart", MultipartError.incomplete.description) }
+        } catch {
+            current?.file.discard()
+            for url in received.values { try? FileManager.default.removeItem(at: url) }
+            if let error = error as? MultipartError { throw APIError(400, "invalid_multipart", error.description) }
+            throw error
+        }
+        return received
+    }
+
+    private func decode(_ url: URL, with reader: VolumeReader) throws -> Volume<Float> {
+        do {
+            return try reader.read(from: url).volume
+        } catch VolumeIOError.unrecognizedFormat {
+            throw APIError(415, "unsupported_media_type", "the body is not a NIfTI (.nii, .nii.gz) or PNG file")
+        } catch {
+            throw APIError(422, "invalid_image", "\(error)")
+        }
+    }
+
+    /// Checks a reference mask: labels 0, 1 and 2 only, on the image's voxel grid. Returns its format.
+    private func validateReference(_ url: URL, for image: Volume<Float>) throws -> ImageFormat {
+        let labels: LabelMap
+        do { labels = try VolumeReader().readLabels(from: url) } catch {
+            throw APIError(422, "invalid_reference", "the reference is not a label map: \(error)")
+        }
+        if let bad = labels.voxels.first(where: { $0 > SegmentationLabel.tumour.rawValue }) {
+            throw APIError(422, "invalid_reference", "the reference holds label \(bad); only 0, 1 and 2 are allowed")
+        }
+        guard labels.axialStack().size == image.axialStack().size else {
+            throw APIError(422, "invalid_reference", "the reference's grid (\(labels.geometry.size)) differs from the image's (\(image.geometry.size))")
+        }
+        return labels.source.format
+    }
+
+    private func attachReference(_ request: HTTPRequest, to id: String) throws -> HTTPResponse {
+        guard let job = try store.job(id) else { throw APIError.notFound("job \(id)") }
+        var summary = try JSONDecoder().decode(InputSummary.self, from: Data(contentsOf: files.summary(id)))
+        let upload = try files.receive(limit: configuration.maxUploadMegabytes << 20) { try request.readBody() }
+        defer { try? FileManager.default.removeItem(at: upload) }
+        let options = try JSONDecoder().decode(JobOptions.self, from: Data(job.options.utf8))
+        let image = try VolumeReader(options: DecodeOptions(png: options.pngMapping)).read(from: files.folder(id).appendingPathComponent(summary.file)).volume
+        let destination = files.reference(id, format: try validateReference(upload, for: image))
+        try files.place(upload, at: destination)
+        summary.reference = destination.lastPathComponent
+        try JSONEncoder.api.encode(summary).write(to: files.summary(id), options: .atomic)
+        if job.status == .succeeded { try WorkerPool.scoreAgainstReference(job: id, files: files, store: store) }
+        return try .json(200, representation(of: job))
+    }
+
+    private func metricsSummary() throws -> HTTPResponse {
+        let cases = try store.allCaseMetrics()
+        struct Summary: Encodable {
+            var cases: Int
+            var classes: [ClassSummary]
+        }
+        return try .json(200, JSONEncoder.api.encode(Summary(cases: cases.count, classes: summarize(cases))))
     }
 
     private func describe(_ id: String) throws -> HTTPResponse {
@@ -129,7 +229,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         guard let job = try store.job(id) else { throw APIError.notFound("job \(id)") }
         guard job.status == .succeeded else { throw APIError(409, "not_ready", "job \(id) is \(job.status.rawValue); its mask exists once it has succeeded") }
         let summary = try JSONDecoder().decode(InputSummary.self, from: Data(contentsOf: files.summary(id)))
-        let mask = files.folder(id).appendingPathComponent(summary.file.replacingOccurrences(of: "input", with: "mask"))
+        let mask = files.folder(id).appendingPathComponent(summary.maskFile)
         let type = summary.file.hasSuffix(".png") ? "image/png" : summary.file.hasSuffix(".gz") ? "application/gzip" : "application/octet-stream"
         return HTTPResponse(status: 200, headers: [("Content-Type", type), ("Content-Disposition", "attachment; filename=\"\(mask.lastPathComponent)\"")],
                             body: .file(mask))

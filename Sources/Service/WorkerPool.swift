@@ -105,6 +105,7 @@ final class WorkerPool: @unchecked Sendable {
             try writeLabelMap(result.labels, to: files.mask(job.id, format: ct.source.format))
             let results = JobResults(volumes: classVolumes(result.labels), metrics: nil)
             try JSONEncoder.api.encode(results).write(to: files.result(job.id), options: .atomic)
+            if summary.reference != nil { try Self.scoreAgainstReference(job: job.id, files: files, store: store) }
             try store.save(current.applying(.succeed, at: Date()))
         } catch PipelineError.cancelled {
             // Either the API cancelled it (already recorded) or a drain ran out of time.
@@ -112,6 +113,23 @@ final class WorkerPool: @unchecked Sendable {
         } catch {
             if let failed = try? current.applying(.fail(reason: "\(error)"), at: Date()) { try? store.save(failed) }
         }
+    }
+}
+
+extension WorkerPool {
+    /// Compares a finished job's mask with its reference, stores the per-class metrics, and adds
+    /// them to the job's results.
+    static func scoreAgainstReference(job id: String, files: JobFiles, store: any JobStore) throws {
+        let summary = try JSONDecoder().decode(InputSummary.self, from: Data(contentsOf: files.summary(id)))
+        guard let referenceFile = summary.reference else { return }
+        let reader = VolumeReader()
+        let reference = try reader.readLabels(from: files.folder(id).appendingPathComponent(referenceFile))
+        let mask = try reader.readLabels(from: files.folder(id).appendingPathComponent(summary.maskFile))
+        let metrics = try evaluate(prediction: mask, reference: reference)
+        try store.saveMetrics(metrics, for: id)
+        var results = try JSONDecoder().decode(JobResults.self, from: Data(contentsOf: files.result(id)))
+        results.metrics = metrics
+        try JSONEncoder.api.encode(results).write(to: files.result(id), options: .atomic)
     }
 }
 

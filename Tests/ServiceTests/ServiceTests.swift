@@ -160,3 +160,58 @@ import Testing
         }
     }
 }
+
+extension ServiceTests {
+    /// A multipart/form-data body with the given file parts.
+    func multipart(_ parts: [(name: String, file: URL)], boundary: String = "kidneyseg-test-boundary") throws -> [UInt8] {
+        var body: [UInt8] = []
+        for part in parts {
+            body += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(part.name)\"; filename=\"\(part.file.lastPathComponent)\"\r\nContent-Type: application/octet-stream\r\n\r\n".utf8)
+            body += try [UInt8](Data(contentsOf: part.file))
+            body += Array("\r\n".utf8)
+        }
+        return body + Array("--\(boundary)--\r\n".utf8)
+    }
+
+    @Test func scoresAJobAgainstAReferenceSentWithIt() throws {
+        try withService { running in
+            let client = try running.client()
+            let body = try multipart([("image", SharedData.exampleCT), ("reference", SharedData.exampleKidneyReference)])
+            client.send("POST /v1/jobs HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=kidneyseg-test-boundary\r\nContent-Length: \(body.count)\r\n\r\n")
+            client.send(body)
+            let accepted = try #require(client.response())
+            #expect(accepted.status == 202, "\(accepted.body)")
+            let job = waitForJob(client, try #require(accepted.headers["location"]))
+            #expect(job["status"] as? String == "succeeded")
+            let metrics = try #require((job["results"] as? [String: Any])?["metrics"] as? [[String: Any]])
+            // The random model finds no kidney: TP 0, FN = the reference's 12224 kidney voxels.
+            #expect(metrics.first?["label"] as? String == "kidney")
+            #expect(metrics.first?["false_negatives"] as? Int == 12224)
+            #expect(try running.store.allCaseMetrics().count == 1)
+
+            client.send("GET /v1/metrics/summary HTTP/1.1\r\n\r\n")
+            let summary = json(try #require(client.response()).body)
+            #expect(summary["cases"] as? Int == 1)
+        }
+    }
+
+    @Test func attachesAReferenceAfterTheFact() throws {
+        try withService { running in
+            let client = try running.client()
+            let location = try #require(try post(client, SharedData.exampleCT)?.headers["location"])
+            #expect(waitForJob(client, location)["status"] as? String == "succeeded")
+            let reference = try [UInt8](Data(contentsOf: SharedData.exampleKidneyReference))
+            client.send("PUT \(location)/reference HTTP/1.1\r\nContent-Length: \(reference.count)\r\n\r\n")
+            client.send(reference)
+            #expect(client.response()?.status == 200)
+            #expect(try running.store.metrics(for: String(location.split(separator: "/").last!)).map(\.label.name) == ["kidney", "tumour"])
+
+            let wrongGrid = try [UInt8](Data(contentsOf: SharedData.kitsLabels(61)))
+            client.send("PUT \(location)/reference HTTP/1.1\r\nContent-Length: \(wrongGrid.count)\r\n\r\n")
+            client.send(wrongGrid)
+            let refused = try #require(client.response())
+            #expect(refused.status == 422)
+            #expect((json(refused.body)["error"] as? [String: Any])?["code"] as? String == "invalid_reference")
+        }
+    }
+}
