@@ -54,6 +54,8 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         case ("GET", 1) where segments == ["healthz"]: return .json(200, Data(#"{"status":"ok"}"#.utf8))
         case ("GET", 1) where segments == ["readyz"]: return try readiness()
         case ("POST", 2) where segments == ["v1", "jobs"]: return try submit(request)
+        case ("GET", 2) where segments == ["v1", "jobs"]: return try list(Self.query(request.head.target))
+        case ("DELETE", 3) where isJob: return try cancelOrDelete(segments[2])
         case ("GET", 3) where isJob: return try describe(segments[2])
         case ("GET", 4) where isJob && segments[3] == "mask": return try mask(segments[2])
         case ("PUT", 4) where isJob && segments[3] == "reference": return try attachReference(request, to: segments[2])
@@ -218,6 +220,38 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
             var classes: [ClassSummary]
         }
         return try .json(200, JSONEncoder.api.encode(Summary(cases: cases.count, classes: summarize(cases))))
+    }
+
+    private func list(_ query: [String: String]) throws -> HTTPResponse {
+        let status = try query["status"].map { name -> Job.Status in
+            guard let status = Job.Status(rawValue: name) else {
+                throw APIError(400, "invalid_status", "status must be one of " + Job.Status.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            return status
+        }
+        let limit = try query["limit"].map { text -> Int in
+            guard let limit = Int(text), (1...500).contains(limit) else { throw APIError(400, "invalid_limit", "limit must be 1 to 500") }
+            return limit
+        } ?? 50
+        let jobs = try store.jobs(status: status, limit: limit, after: query["after"])
+        let items = try jobs.map { try JSONSerialization.jsonObject(with: representation(of: $0)) }
+        let page: [String: Any] = ["jobs": items, "next": jobs.count == limit ? jobs.last!.id : NSNull()]
+        return .json(200, try JSONSerialization.data(withJSONObject: page, options: [.sortedKeys, .withoutEscapingSlashes]))
+    }
+
+    /// Cancels a queued or running job; deletes a finished one with its files.
+    private func cancelOrDelete(_ id: String) throws -> HTTPResponse {
+        guard let job = try store.job(id) else { throw APIError.notFound("job \(id)") }
+        guard job.status.isFinished else {
+            do {
+                return try .json(200, representation(of: store.transition(id, .cancel(reason: "cancelled by the client"), at: Date())))
+            } catch let error as JobTransitionError {
+                throw APIError(409, "conflict", "\(error)")  // it finished meanwhile
+            }
+        }
+        try store.delete(id)
+        files.delete(id)
+        return HTTPResponse(status: 204)
     }
 
     private func describe(_ id: String) throws -> HTTPResponse {

@@ -87,7 +87,6 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private func process(_ job: Job) {
-        var current = job
         do {
             let options = try JSONDecoder().decode(JobOptions.self, from: Data(job.options.utf8))
             let reader = VolumeReader(options: DecodeOptions(png: options.pngMapping))
@@ -97,21 +96,20 @@ final class WorkerPool: @unchecked Sendable {
             let result = try pipeline.segment(ct, progress: { done, total in
                 guard Date().timeIntervalSince(lastSaved) > 0.5 || done == total else { return }
                 lastSaved = Date()
-                if let next = try? current.applying(.progress(done: done, total: total), at: Date()) {
-                    current = next
-                    try? self.store.save(current)
-                }
+                _ = try? self.store.transition(job.id, .progress(done: done, total: total), at: Date())
             }, isCancelled: { [store] in self.isAbandoning || (try? store.job(job.id))?.status == .cancelled })
             try writeLabelMap(result.labels, to: files.mask(job.id, format: ct.source.format))
             let results = JobResults(volumes: classVolumes(result.labels), metrics: nil)
             try JSONEncoder.api.encode(results).write(to: files.result(job.id), options: .atomic)
             if summary.reference != nil { try Self.scoreAgainstReference(job: job.id, files: files, store: store) }
-            try store.save(current.applying(.succeed, at: Date()))
+            _ = try store.transition(job.id, .succeed, at: Date())
         } catch PipelineError.cancelled {
             // Either the API cancelled it (already recorded) or a drain ran out of time.
-            if isAbandoning, let requeued = try? current.applying(.requeue, at: Date()) { try? store.save(requeued) }
+            if isAbandoning { _ = try? store.transition(job.id, .requeue, at: Date()) }
+        } catch is JobTransitionError {
+            return  // cancelled while finishing: the cancellation stands
         } catch {
-            if let failed = try? current.applying(.fail(reason: "\(error)"), at: Date()) { try? store.save(failed) }
+            _ = try? store.transition(job.id, .fail(reason: "\(error)"), at: Date())
         }
     }
 }

@@ -11,6 +11,10 @@ public protocol JobStore: Sendable {
     func claimNext(at now: Date) throws -> Job?
     /// Writes a job's new state.
     func save(_ job: Job) throws
+    /// Applies a lifecycle event to the job as stored, atomically, so a worker's progress cannot
+    /// overwrite a cancellation that landed meanwhile. Throws `JobTransitionError` when the job's
+    /// current status does not allow the event.
+    func transition(_ id: String, _ event: JobEvent, at now: Date) throws -> Job
     /// Jobs in creation order, optionally of one status, after the job with id `after`.
     func jobs(status: Job.Status?, limit: Int, after: String?) throws -> [Job]
     /// Queues again every job left running by a process that stopped; returns them.

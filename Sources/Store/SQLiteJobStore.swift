@@ -113,6 +113,17 @@ public final class SQLiteJobStore: JobStore, @unchecked Sendable {
 
     public func save(_ job: Job) throws { try locked { try write(job) } }
 
+    public func transition(_ id: String, _ event: JobEvent, at now: Date) throws -> Job {
+        try locked {
+            try database.transaction {
+                guard let job = try fetch(id) else { throw StoreError(message: "no job \(id)") }
+                let next = try job.applying(event, at: now)
+                try write(next)
+                return next
+            }
+        }
+    }
+
     public func jobs(status: Job.Status?, limit: Int, after: String?) throws -> [Job] {
         try locked {
             var conditions: [String] = []

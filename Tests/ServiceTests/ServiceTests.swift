@@ -215,3 +215,33 @@ extension ServiceTests {
         }
     }
 }
+
+extension ServiceTests {
+    @Test func listsCancelsAndDeletesJobs() throws {
+        try withService { running in
+            running.service.stop()  // keep the jobs queued
+            let client = try running.client()
+            var locations: [String] = []
+            for _ in 0..<3 { locations.append(try #require(try post(client, SharedData.pancreasSlice)?.headers["location"])) }
+            client.send("GET /v1/jobs?limit=2 HTTP/1.1\r\n\r\n")
+            let page = json(try #require(client.response()).body)
+            #expect((page["jobs"] as? [[String: Any]])?.count == 2)
+            let next = try #require(page["next"] as? String)
+            client.send("GET /v1/jobs?limit=2&after=\(next) HTTP/1.1\r\n\r\n")
+            let rest = json(try #require(client.response()).body)
+            #expect((rest["jobs"] as? [[String: Any]])?.map { $0["id"] as? String } == [String(locations[2].split(separator: "/").last!)])
+            #expect(rest["next"] is NSNull)
+
+            client.send("DELETE \(locations[0]) HTTP/1.1\r\n\r\n")
+            #expect(json(try #require(client.response()).body)["status"] as? String == "cancelled")
+            client.send("GET /v1/jobs?status=cancelled HTTP/1.1\r\n\r\n")
+            #expect((json(try #require(client.response()).body)["jobs"] as? [Any])?.count == 1)
+            client.send("DELETE \(locations[0]) HTTP/1.1\r\n\r\n")
+            #expect(client.response()?.status == 204)
+            client.send("GET \(locations[0]) HTTP/1.1\r\n\r\n")
+            #expect(client.response()?.status == 404)
+            client.send("GET /v1/jobs?status=lost HTTP/1.1\r\n\r\n")
+            #expect(client.response()?.status == 400)
+        }
+    }
+}

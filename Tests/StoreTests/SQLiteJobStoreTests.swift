@@ -71,6 +71,17 @@ import Testing
         #expect(Set(claimed).count == 200)
     }
 
+    @Test func transitionsApplyToTheStoredStateAtomically() throws {
+        let store = try SQLiteJobStore(path: path)
+        _ = try store.submit(job("a", at: 1), idempotencyKey: nil)
+        _ = try store.claimNext(at: Date())
+        #expect(try store.transition("a", .progress(done: 2, total: 4), at: Date()).progressDone == 2)
+        _ = try store.transition("a", .cancel(reason: "cancelled by the client"), at: Date())
+        // A worker finishing late cannot overwrite the cancellation.
+        #expect(throws: JobTransitionError(from: .cancelled, event: .succeed)) { try store.transition("a", .succeed, at: Date()) }
+        #expect(try store.job("a")?.status == .cancelled)
+    }
+
     @Test func requeuesJobsLeftRunningByAStoppedProcess() throws {
         let store = try SQLiteJobStore(path: path)
         for index in 0..<3 { _ = try store.submit(job("\(index)", at: Double(index)), idempotencyKey: nil) }
