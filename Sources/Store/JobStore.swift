@@ -9,8 +9,6 @@ public protocol JobStore: Sendable {
     func job(_ id: String) throws -> Job?
     /// The oldest queued job, started (status running) atomically, so no two workers get it.
     func claimNext(at now: Date) throws -> Job?
-    /// Writes a job's new state.
-    func save(_ job: Job) throws
     /// Applies a lifecycle event to the job as stored, atomically, so a worker's progress cannot
     /// overwrite a cancellation that landed meanwhile. Throws `JobTransitionError` when the job's
     /// current status does not allow the event.

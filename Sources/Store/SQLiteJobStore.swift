@@ -111,8 +111,6 @@ public final class SQLiteJobStore: JobStore, @unchecked Sendable {
         }
     }
 
-    public func save(_ job: Job) throws { try locked { try write(job) } }
-
     public func transition(_ id: String, _ event: JobEvent, at now: Date) throws -> Job {
         try locked {
             try database.transaction {

@@ -28,10 +28,16 @@ import Testing
         var original = job("a", at: 1.5)
         original.options = #"{"hu_range":[0,255]}"#
         _ = try store.submit(original, idempotencyKey: nil)
-        var changed = try original.applying(.start, at: Date(timeIntervalSince1970: 2.25)).applying(.progress(done: 3, total: 9), at: Date())
-        changed = try changed.applying(.fail(reason: "the voxel data ends early"), at: Date(timeIntervalSince1970: 3.5))
-        try store.save(changed)
-        #expect(try store.job("a") == changed)
+        #expect(try store.job("a") == original)
+        let started = try #require(try store.claimNext(at: Date(timeIntervalSince1970: 2.25)))
+        _ = try store.transition("a", .progress(done: 3, total: 9), at: Date())
+        let failed = try store.transition("a", .fail(reason: "the voxel data ends early"), at: Date(timeIntervalSince1970: 3.5))
+        let expected = try original.applying(.start, at: Date(timeIntervalSince1970: 2.25))
+            .applying(.progress(done: 3, total: 9), at: Date())
+            .applying(.fail(reason: "the voxel data ends early"), at: Date(timeIntervalSince1970: 3.5))
+        #expect(started.status == .running)
+        #expect(failed == expected)
+        #expect(try store.job("a") == expected)
         #expect(try store.job("missing") == nil)
     }
 
