@@ -59,10 +59,12 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         case ("GET", 3) where isJob: return try describe(segments[2])
         case ("GET", 4) where isJob && segments[3] == "mask": return try mask(segments[2])
         case ("PUT", 4) where isJob && segments[3] == "reference": return try attachReference(request, to: segments[2])
+        case ("GET", 4) where isJob && segments[3] == "overlay.png": return try overlay(segments[2], Self.query(request.head.target))
+        case ("GET", 2) where segments == ["v1", "models"]: return try models()
         case ("GET", 3) where segments == ["v1", "metrics", "summary"]: return try metricsSummary()
         default:
-            let known = [["healthz"], ["readyz"], ["v1", "jobs"], ["v1", "metrics", "summary"]].contains(segments)
-                || (isJob && (segments.count == 3 || ["mask", "reference"].contains(segments[3])))
+            let known = [["healthz"], ["readyz"], ["v1", "jobs"], ["v1", "models"], ["v1", "metrics", "summary"]].contains(segments)
+                || (isJob && (segments.count == 3 || ["mask", "reference", "overlay.png"].contains(segments[3])))
             if known { throw APIError(405, "method_not_allowed", "\(method) is not allowed on \(request.head.path)") }
             throw APIError.notFound(request.head.path)
         }
@@ -211,6 +213,37 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         try JSONEncoder.api.encode(summary).write(to: files.summary(id), options: .atomic)
         if job.status == .succeeded { try WorkerPool.scoreAgainstReference(job: id, files: files, store: store) }
         return try .json(200, representation(of: job))
+    }
+
+    /// One axial slice (canonical order, 0 = most inferior; the middle one by default) of the
+    /// input in grey with the segmentation on top.
+    private func overlay(_ id: String, _ query: [String: String]) throws -> HTTPResponse {
+        guard let job = try store.job(id) else { throw APIError.notFound("job \(id)") }
+        guard job.status == .succeeded else { throw APIError(409, "not_ready", "job \(id) is \(job.status.rawValue); overlays exist once it has succeeded") }
+        let summary = try JSONDecoder().decode(InputSummary.self, from: Data(contentsOf: files.summary(id)))
+        let options = try JSONDecoder().decode(JobOptions.self, from: Data(job.options.utf8))
+        let ct = try VolumeReader(options: DecodeOptions(png: options.pngMapping))
+            .readCT(from: files.folder(id).appendingPathComponent(summary.file)).axialStack()
+        let labels = try VolumeReader().readLabels(from: files.folder(id).appendingPathComponent(summary.maskFile)).axialStack()
+        let slice = try query["slice"].map { text -> Int in
+            guard let slice = Int(text), (0..<ct.sliceCount).contains(slice) else {
+                throw APIError(400, "invalid_slice", "slice must be 0 to \(ct.sliceCount - 1)")
+            }
+            return slice
+        } ?? ct.sliceCount / 2
+        let png = try PNGCodec.encode(rgb: OverlayStyle().render(ct: ct.slice(slice), labels: labels.slice(slice)))
+        return HTTPResponse(status: 200, headers: [("Content-Type", "image/png")], body: .bytes(png))
+    }
+
+    /// The ensemble's members and their manifests.
+    private func models() throws -> HTTPResponse {
+        struct Member: Encodable {
+            var folder: String
+            var weight: Double
+            var manifest: ModelManifest
+        }
+        let members = zip(ensemble.members, ensemble.weights).map { Member(folder: $0.folder.lastPathComponent, weight: $1, manifest: $0.manifest) }
+        return try .json(200, JSONEncoder.api.encode(["models": members]))
     }
 
     private func metricsSummary() throws -> HTTPResponse {

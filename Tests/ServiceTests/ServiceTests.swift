@@ -245,3 +245,25 @@ extension ServiceTests {
         }
     }
 }
+
+extension ServiceTests {
+    @Test func drawsOverlaysAndListsTheModels() throws {
+        try withService { running in
+            let client = try running.client()
+            let location = try #require(try post(client, SharedData.exampleCT)?.headers["location"])
+            #expect(waitForJob(client, location)["status"] as? String == "succeeded")
+            client.send("GET \(location)/overlay.png?slice=80 HTTP/1.1\r\n\r\n")
+            let overlay = try #require(client.response())
+            #expect(overlay.status == 200)
+            #expect(overlay.headers["content-type"] == "image/png")
+            client.send("GET \(location)/overlay.png?slice=112 HTTP/1.1\r\n\r\n")
+            #expect(client.response()?.status == 400)
+
+            client.send("GET /v1/models HTTP/1.1\r\n\r\n")
+            let listing = try #require(client.response())
+            let models = try #require(json(listing.body)["models"] as? [[String: Any]])
+            #expect(models.count == 1)
+            #expect(((models.first?["manifest"] as? [String: Any])?["architecture"] as? [String: Any])?["encoder"] as? String == "resnet18")
+        }
+    }
+}
