@@ -34,7 +34,11 @@ struct JobRepresentation: Encodable {
         self.input = input
         self.results = results
         links = ["self": "/v1/jobs/\(job.id)"]
-        if job.status == .succeeded { links["mask"] = "/v1/jobs/\(job.id)/mask" }
+        if job.status == .succeeded {
+            links["mask"] = "/v1/jobs/\(job.id)/mask"
+            links["overlay"] = "/v1/jobs/\(job.id)/overlay.png?slice={k}"
+            links["view"] = "/v1/jobs/\(job.id)/view"
+        }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -65,6 +69,12 @@ struct InputSummary: Codable, Equatable {
         let spacing = volume.geometry.spacing
         spacingMillimetres = [spacing.x, spacing.y, spacing.z]
         orientation = volume.geometry.orientation.description
+    }
+
+    /// How many axial slices the volume has: the length of its superior-inferior axis.
+    var axialSlices: Int {
+        let axis = orientation.firstIndex { $0 == "S" || $0 == "I" }.map { orientation.distance(from: orientation.startIndex, to: $0) } ?? 2
+        return dims[axis]
     }
 
     /// The mask's file name: `mask` with the input's extension.

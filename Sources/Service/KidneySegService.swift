@@ -60,11 +60,12 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         case ("GET", 4) where isJob && segments[3] == "mask": return try mask(segments[2])
         case ("PUT", 4) where isJob && segments[3] == "reference": return try attachReference(request, to: segments[2])
         case ("GET", 4) where isJob && segments[3] == "overlay.png": return try overlay(segments[2], Self.query(request.head.target))
+        case ("GET", 4) where isJob && segments[3] == "view": return try viewer(segments[2])
         case ("GET", 2) where segments == ["v1", "models"]: return try models()
         case ("GET", 3) where segments == ["v1", "metrics", "summary"]: return try metricsSummary()
         default:
             let known = [["healthz"], ["readyz"], ["v1", "jobs"], ["v1", "models"], ["v1", "metrics", "summary"]].contains(segments)
-                || (isJob && (segments.count == 3 || ["mask", "reference", "overlay.png"].contains(segments[3])))
+                || (isJob && (segments.count == 3 || ["mask", "reference", "overlay.png", "view"].contains(segments[3])))
             if known { throw APIError(405, "method_not_allowed", "\(method) is not allowed on \(request.head.path)") }
             throw APIError.notFound(request.head.path)
         }
@@ -233,6 +234,44 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         } ?? ct.sliceCount / 2
         let png = try PNGCodec.encode(rgb: OverlayStyle().render(ct: ct.slice(slice), labels: labels.slice(slice)))
         return HTTPResponse(status: 200, headers: [("Content-Type", "image/png")], body: .bytes(png))
+    }
+
+    /// A plain page for clinicians: the overlays with a slice slider, and the volumes.
+    private func viewer(_ id: String) throws -> HTTPResponse {
+        guard let job = try store.job(id) else { throw APIError.notFound("job \(id)") }
+        guard job.status == .succeeded else { throw APIError(409, "not_ready", "job \(id) is \(job.status.rawValue); its view exists once it has succeeded") }
+        let summary = try JSONDecoder().decode(InputSummary.self, from: Data(contentsOf: files.summary(id)))
+        let results = try JSONDecoder().decode(JobResults.self, from: Data(contentsOf: files.result(id)))
+        let slices = summary.axialSlices
+        let volumes = results.volumes.map { "<li>\($0.label.name): \(String(format: "%.1f", $0.millilitres)) mL</li>" }.joined()
+        let title = Self.escapeHTML(job.caseID ?? job.id)
+        let html = """
+            <!doctype html>
+            <html lang="en"><head><meta charset="utf-8"><title>kidneyseg \(title)</title>
+            <style>body{font-family:sans-serif;margin:2em;background:#111;color:#eee}img{image-rendering:pixelated;width:512px;max-width:100%}</style>
+            </head><body>
+            <h1>\(title)</h1>
+            <p>\(Self.escapeHTML(summary.format)), \(summary.dims.map(String.init).joined(separator: " x ")) voxels, axis codes \(summary.orientation).
+            Kidney red, tumour blue; slices from the feet up.</p>
+            <ul>\(volumes)</ul>
+            <input type="range" id="slice" min="0" max="\(slices - 1)" value="\(slices / 2)" style="width:512px">
+            <span id="number">\(slices / 2)</span> / \(slices - 1)<br>
+            <img id="overlay" src="overlay.png?slice=\(slices / 2)" alt="axial slice with the segmentation">
+            <script>
+            const slider = document.getElementById("slice");
+            slider.oninput = () => {
+              document.getElementById("number").textContent = slider.value;
+              document.getElementById("overlay").src = "overlay.png?slice=" + slider.value;
+            };
+            </script>
+            </body></html>
+            """
+        return HTTPResponse(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: .bytes(Data(html.utf8)))
+    }
+
+    static func escapeHTML(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 
     /// The ensemble's members and their manifests.

@@ -259,6 +259,12 @@ extension ServiceTests {
             client.send("GET \(location)/overlay.png?slice=112 HTTP/1.1\r\n\r\n")
             #expect(client.response()?.status == 400)
 
+            client.send("GET \(location)/view HTTP/1.1\r\n\r\n")
+            let page = try #require(client.response())
+            #expect(page.headers["content-type"] == "text/html; charset=utf-8")
+            #expect(page.body.contains(#"max="111""#))  // 112 axial slices of the RAS example
+            #expect(page.body.contains(#"src="overlay.png?slice=56""#))
+
             client.send("GET /v1/models HTTP/1.1\r\n\r\n")
             let listing = try #require(client.response())
             let models = try #require(json(listing.body)["models"] as? [[String: Any]])
