@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // C libraries from Debian's -dev packages.
@@ -24,8 +25,8 @@ let package = Package(
         .target(name: "Metrics", dependencies: ["Imaging"]),
         .target(name: "NeuralNet", dependencies: ["Imaging", "COpenBLAS", "CCompute"]),
         .target(name: "Store", dependencies: ["Metrics", "CSQLite"]),
-        .target(name: "HTTP"),
-        .target(name: "Service", dependencies: ["HTTP", "Store", "NeuralNet", "Imaging", "Metrics"]),
+        .target(name: "HTTP", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "Service", dependencies: ["HTTP", "Store", "NeuralNet", "Imaging", "Metrics", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "kidneyseg",
             dependencies: ["Imaging", "Metrics", "NeuralNet", "Service", .product(name: "ArgumentParser", package: "swift-argument-parser")]

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -56,14 +57,17 @@ public enum HTTPServerError: Error, Equatable, Sendable, CustomStringConvertible
 public final class HTTPServer: @unchecked Sendable {
     public let configuration: HTTPServerConfiguration
     private let responder: any HTTPResponder
+    private let logger: Logger
     private var listener: Int32 = -1
     private let lock = NSLock()
     private var connections = 0
     private var acceptThread: Thread?
 
-    public init(configuration: HTTPServerConfiguration, responder: any HTTPResponder) {
+    /// `logger` gets one line per request: method, path, status, bytes sent and milliseconds.
+    public init(configuration: HTTPServerConfiguration, responder: any HTTPResponder, logger: Logger = Logger(label: "kidneyseg.http")) {
         self.configuration = configuration
         self.responder = responder
+        self.logger = logger
     }
 
     /// The port the server listens on (the chosen one when configured with 0).
@@ -132,14 +136,14 @@ public final class HTTPServer: @unchecked Sendable {
             if admitted { connections += 1 }
             lock.unlock()
             guard admitted else {
-                let connection = Connection(descriptor: client, configuration: configuration)
+                let connection = Connection(descriptor: client, configuration: configuration, logger: logger)
                 connection.send(.error(503, code: "too_many_connections", message: "the server is at its connection limit; retry shortly",
                                        headers: [("Retry-After", "1")]), keepAlive: false)
                 connection.close()
                 continue
             }
             DispatchQueue.global().async { [self] in
-                let connection = Connection(descriptor: client, configuration: configuration)
+                let connection = Connection(descriptor: client, configuration: configuration, logger: logger)
                 connection.serve(responder)
                 connection.close()
                 lock.lock()
@@ -187,12 +191,14 @@ public final class HTTPRequest: @unchecked Sendable {
 final class Connection {
     let descriptor: Int32
     let configuration: HTTPServerConfiguration
+    private let logger: Logger
     private var parser: HTTPParser
     private var pending: [HTTPParser.Event] = []
 
-    init(descriptor: Int32, configuration: HTTPServerConfiguration) {
+    init(descriptor: Int32, configuration: HTTPServerConfiguration, logger: Logger) {
         self.descriptor = descriptor
         self.configuration = configuration
+        self.logger = logger
         parser = HTTPParser(limits: configuration.limits)
     }
 
@@ -215,11 +221,14 @@ final class Connection {
                 }
                 return
             }
+            let started = DispatchTime.now().uptimeNanoseconds
             let request = HTTPRequest(head: head, connection: self)
             let response = responder.respond(to: request)
             // A body left unread cannot be skipped safely: close instead of keeping the connection.
             let keepAlive = head.keepAlive && !hasUnreadBody(request)
-            send(response, keepAlive: keepAlive)
+            let bytes = send(response, keepAlive: keepAlive)
+            let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+            logger.info("\(head.method) \(head.path) \(response.status) \(bytes)B \(String(format: "%.1f", milliseconds))ms")
             guard keepAlive else { return }
             timeout = configuration.idleTimeout
         }
@@ -261,7 +270,9 @@ final class Connection {
         return pending.removeFirst()
     }
 
-    func send(_ response: HTTPResponse, keepAlive: Bool) {
+    /// Sends the response and returns its body's size.
+    @discardableResult
+    func send(_ response: HTTPResponse, keepAlive: Bool) -> Int {
         var headers = response.headers.filter { !["content-length", "connection", "transfer-encoding"].contains($0.name.lowercased()) }
         let length: Int
         switch response.body {
@@ -277,10 +288,11 @@ final class Connection {
         switch response.body {
         case let .bytes(data): write(Array(data))
         case let .file(url):
-            guard let file = FileHandle(forReadingAtPath: url.path) else { return }
+            guard let file = FileHandle(forReadingAtPath: url.path) else { return length }
             defer { try? file.close() }
             while let chunk = try? file.read(upToCount: 256 * 1024), !chunk.isEmpty { write(Array(chunk)) }
         }
+        return length
     }
 
     func write(_ bytes: [UInt8]) {

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import Logging
 import Metrics
 import NeuralNet
 import Store
@@ -12,6 +13,7 @@ final class WorkerPool: @unchecked Sendable {
     private let store: any JobStore
     private let files: JobFiles
     private let pipeline: SegmentationPipeline
+    private let logger = Logger(label: "kidneyseg.worker")
     private let wakeUp = DispatchSemaphore(value: 0)
     private let lock = NSLock()
     private var running = true
@@ -87,6 +89,8 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private func process(_ job: Job) {
+        let started = Date()
+        logger.info("job \(job.id) started (attempt \(job.attempts))")
         do {
             let options = try JSONDecoder().decode(JobOptions.self, from: Data(job.options.utf8))
             let reader = VolumeReader(options: DecodeOptions(png: options.pngMapping))
@@ -103,12 +107,15 @@ final class WorkerPool: @unchecked Sendable {
             try JSONEncoder.api.encode(results).write(to: files.result(job.id), options: .atomic)
             if summary.reference != nil { try Self.scoreAgainstReference(job: job.id, files: files, store: store) }
             _ = try store.transition(job.id, .succeed, at: Date())
+            logger.info("job \(job.id) succeeded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
         } catch PipelineError.cancelled {
+            logger.info("job \(job.id) stopped: \(isAbandoning ? "queued again by the drain" : "cancelled")")
             // Either the API cancelled it (already recorded) or a drain ran out of time.
             if isAbandoning { _ = try? store.transition(job.id, .requeue, at: Date()) }
         } catch is JobTransitionError {
             return  // cancelled while finishing: the cancellation stands
         } catch {
+            logger.error("job \(job.id) failed: \(error)")
             _ = try? store.transition(job.id, .fail(reason: "\(error)"), at: Date())
         }
     }

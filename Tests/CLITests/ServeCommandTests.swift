@@ -13,13 +13,23 @@ import Testing
         process.executableURL = CLI.executable
         process.arguments = ["serve", "--port", "0", "--models", models.path, "--data-dir", data.path, "--config", "/nonexistent.json",
                              "--drain-seconds", "\(drainSeconds)"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
+        // The log goes to a file: a pipe nobody reads would fill and stall the server.
+        let log = scratch.url.appendingPathComponent("serve-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
         try process.run()
-        let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
-        let port = line.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) }
-        return (process, try #require(port, "no start line: \(line)"))
+        var port: Int?
+        for _ in 0..<300 where port == nil {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: { $0.contains("listening on") }) {
+                port = line.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) }
+            } else {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+        return (process, try #require(port, "no start line in \(log.path)"))
     }
 
     func submit(_ port: Int, _ file: URL) throws -> String? {
