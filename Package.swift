@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian's -dev packages.
@@ -22,20 +23,23 @@ let package = Package(
         .systemLibrary(name: "CSQLite"),
 
         .target(name: "Imaging", dependencies: ["CNIfTI", "CPNG"]),
-        .target(name: "Metrics", dependencies: ["Imaging"]),
+        .target(name: "SegmentationMetrics", dependencies: ["Imaging"]),
         .target(name: "NeuralNet", dependencies: ["Imaging", "COpenBLAS", "CCompute"]),
-        .target(name: "Store", dependencies: ["Metrics", "CSQLite"]),
+        .target(name: "Store", dependencies: ["SegmentationMetrics", "CSQLite"]),
         .target(name: "HTTP", dependencies: [.product(name: "Logging", package: "swift-log")]),
-        .target(name: "Service", dependencies: ["HTTP", "Store", "NeuralNet", "Imaging", "Metrics", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Service", dependencies: [
+            "HTTP", "Store", "NeuralNet", "Imaging", "SegmentationMetrics",
+            .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         .executableTarget(
             name: "kidneyseg",
-            dependencies: ["Imaging", "Metrics", "NeuralNet", "Service", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Imaging", "SegmentationMetrics", "NeuralNet", "Service", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // Test-only helpers: paths to ../shared/data and byte-level builders of NIfTI and PNG files.
         .target(name: "TestSupport", dependencies: ["NeuralNet"], path: "Tests/TestSupport"),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
-        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
+        .testTarget(name: "SegmentationMetricsTests", dependencies: ["SegmentationMetrics", "TestSupport"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "CSQLite", "TestSupport"]),

@@ -1,6 +1,6 @@
 import Foundation
 import Imaging
-import Metrics
+import SegmentationMetrics
 import Store
 
 /// What the API says about a job (GET /v1/jobs/{id}).

@@ -1,7 +1,7 @@
 import Foundation
 import HTTP
 import Imaging
-import Metrics
+import SegmentationMetrics
 import NeuralNet
 import Store
 
@@ -13,6 +13,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
     let files: JobFiles
     let ensemble: Ensemble
     private let workers: WorkerPool
+    private let metrics = ServiceMetrics()
 
     public init(configuration: ServiceConfiguration, store: any JobStore, files: JobFiles, ensemble: Ensemble, cores: Int) {
         self.configuration = configuration
@@ -20,7 +21,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         self.files = files
         self.ensemble = ensemble
         workers = WorkerPool(count: configuration.workers, threads: configuration.computeThreads(cores: cores), store: store,
-                             files: files, pipeline: SegmentationPipeline(ensemble: ensemble))
+                             files: files, pipeline: SegmentationPipeline(ensemble: ensemble), inferenceSeconds: metrics.inferenceSeconds)
     }
 
     /// Queues again the jobs a stopped process left running, then starts the workers.
@@ -36,14 +37,17 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
     public func drain(deadline: TimeInterval) { workers.drain(deadline: deadline) }
 
     public func respond(to request: HTTPRequest) -> HTTPResponse {
+        let response: HTTPResponse
         do {
             try authorize(request)
-            return try route(request)
+            response = try route(request)
         } catch let error as APIError {
-            return error.response
+            response = error.response
         } catch {
-            return HTTPResponse.error(500, code: "internal_error", message: "\(error)")
+            response = HTTPResponse.error(500, code: "internal_error", message: "\(error)")
         }
+        metrics.countRequest(route: ServiceMetrics.route(of: request.head.path.split(separator: "/").map(String.init)), status: response.status)
+        return response
     }
 
     private func route(_ request: HTTPRequest) throws -> HTTPResponse {
@@ -53,6 +57,9 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         switch (method, segments.count) {
         case ("GET", 1) where segments == ["healthz"]: return .json(200, Data(#"{"status":"ok"}"#.utf8))
         case ("GET", 1) where segments == ["readyz"]: return try readiness()
+        case ("GET", 1) where segments == ["metrics"]:
+            return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")],
+                                body: .bytes(Data(try metrics.exposition(store: store))))
         case ("POST", 2) where segments == ["v1", "jobs"]: return try submit(request)
         case ("GET", 2) where segments == ["v1", "jobs"]: return try list(Self.query(request.head.target))
         case ("DELETE", 3) where isJob: return try cancelOrDelete(segments[2])
@@ -64,7 +71,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         case ("GET", 2) where segments == ["v1", "models"]: return try models()
         case ("GET", 3) where segments == ["v1", "metrics", "summary"]: return try metricsSummary()
         default:
-            let known = [["healthz"], ["readyz"], ["v1", "jobs"], ["v1", "models"], ["v1", "metrics", "summary"]].contains(segments)
+            let known = [["healthz"], ["readyz"], ["metrics"], ["v1", "jobs"], ["v1", "models"], ["v1", "metrics", "summary"]].contains(segments)
                 || (isJob && (segments.count == 3 || ["mask", "reference", "overlay.png", "view"].contains(segments[3])))
             if known { throw APIError(405, "method_not_allowed", "\(method) is not allowed on \(request.head.path)") }
             throw APIError.notFound(request.head.path)

@@ -1,7 +1,8 @@
 import Foundation
 import Imaging
 import Logging
-import Metrics
+import Prometheus
+import SegmentationMetrics
 import NeuralNet
 import Store
 
@@ -13,6 +14,7 @@ final class WorkerPool: @unchecked Sendable {
     private let store: any JobStore
     private let files: JobFiles
     private let pipeline: SegmentationPipeline
+    private let inferenceSeconds: ValueHistogram
     private let logger = Logger(label: "kidneyseg.worker")
     private let wakeUp = DispatchSemaphore(value: 0)
     private let lock = NSLock()
@@ -21,7 +23,8 @@ final class WorkerPool: @unchecked Sendable {
     private var abandoning = false
     private let busy = DispatchGroup()
 
-    init(count: Int, threads: Int, store: any JobStore, files: JobFiles, pipeline: SegmentationPipeline) {
+    init(count: Int, threads: Int, store: any JobStore, files: JobFiles, pipeline: SegmentationPipeline, inferenceSeconds: ValueHistogram) {
+        self.inferenceSeconds = inferenceSeconds
         self.count = count
         self.threads = threads
         self.store = store
@@ -107,6 +110,7 @@ final class WorkerPool: @unchecked Sendable {
             try JSONEncoder.api.encode(results).write(to: files.result(job.id), options: .atomic)
             if summary.reference != nil { try Self.scoreAgainstReference(job: job.id, files: files, store: store) }
             _ = try store.transition(job.id, .succeed, at: Date())
+            inferenceSeconds.record(Date().timeIntervalSince(started))
             logger.info("job \(job.id) succeeded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
         } catch PipelineError.cancelled {
             logger.info("job \(job.id) stopped: \(isAbandoning ? "queued again by the drain" : "cancelled")")

@@ -1,5 +1,5 @@
 import Foundation
-import Metrics
+import SegmentationMetrics
 
 /// Where jobs and per-case metrics live. SQLite is the embedded implementation; a PostgreSQL one
 /// (claiming with `SELECT … FOR UPDATE SKIP LOCKED`) can share a queue between replicas.

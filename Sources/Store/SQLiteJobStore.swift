@@ -1,6 +1,6 @@
 import Foundation
 import Imaging
-import Metrics
+import SegmentationMetrics
 
 /// The job store in one SQLite file, in WAL mode so readers never wait for the writer. One
 /// connection serves the process, behind a lock.

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Imaging
-import Metrics
+import SegmentationMetrics
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(

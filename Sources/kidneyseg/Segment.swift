@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Imaging
-import Metrics
+import SegmentationMetrics
 import NeuralNet
 
 struct Segment: ParsableCommand {

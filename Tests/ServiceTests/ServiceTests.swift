@@ -273,3 +273,24 @@ extension ServiceTests {
         }
     }
 }
+
+extension ServiceTests {
+    @Test func exposesPrometheusMetrics() throws {
+        try withService { running in
+            let client = try running.client()
+            let location = try #require(try post(client, SharedData.pancreasSlice)?.headers["location"])
+            #expect(waitForJob(client, location)["status"] as? String == "succeeded")
+            client.send("GET /v1/jobs/nope HTTP/1.1\r\n\r\n")
+            _ = client.response()
+            client.send("GET /metrics HTTP/1.1\r\n\r\n")
+            let exposition = try #require(client.response())
+            #expect(exposition.headers["content-type"] == "text/plain; version=0.0.4")
+            let text = exposition.body
+            #expect(text.contains(#"kidneyseg_http_requests_total{route="/v1/jobs",status="202"} 1"#))
+            #expect(text.contains(#"kidneyseg_http_requests_total{route="/v1/jobs/{id}",status="404"} 1"#))
+            #expect(text.contains(#"kidneyseg_jobs{status="succeeded"} 1"#))
+            #expect(text.contains("kidneyseg_queue_depth 0"))
+            #expect(text.contains("kidneyseg_inference_seconds_count 1"))
+        }
+    }
+}

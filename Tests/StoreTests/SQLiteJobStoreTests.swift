@@ -1,7 +1,7 @@
 import CSQLite
 import Foundation
 import Imaging
-import Metrics
+import SegmentationMetrics
 import Store
 import TestSupport
 import Testing

@@ -1,6 +1,6 @@
 import Foundation
 import Imaging
-import Metrics
+import SegmentationMetrics
 import TestSupport
 import Testing
 

@@ -1,0 +1,41 @@
+import Prometheus
+import Store
+
+/// What /metrics reports, in Prometheus text format: requests by route and status, jobs by
+/// status, queue depth, and how long inference takes per job.
+final class ServiceMetrics: Sendable {
+    private let registry = PrometheusCollectorRegistry()
+    let inferenceSeconds: ValueHistogram
+
+    init() {
+        inferenceSeconds = registry.makeValueHistogram(name: "kidneyseg_inference_seconds", buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600],
+                                                       help: "Seconds from a job's start to its label map")
+    }
+
+    func countRequest(route: String, status: Int) {
+        registry.makeCounter(name: "kidneyseg_http_requests_total", labels: [("route", route), ("status", "\(status)")],
+                             help: "HTTP requests by route and status").increment()
+    }
+
+    /// The exposition, with the job gauges read from the store now.
+    func exposition(store: any JobStore) throws -> [UInt8] {
+        for status in Job.Status.allCases {
+            registry.makeGauge(name: "kidneyseg_jobs", labels: [("status", status.rawValue)], help: "Jobs in the store by status")
+                .set(Double(try store.count(status: status)))
+        }
+        registry.makeGauge(name: "kidneyseg_queue_depth", help: "Jobs waiting for a worker").set(Double(try store.count(status: .queued)))
+        return registry.emitToBuffer()
+    }
+
+    /// A route template for a path, so that job ids do not become label values.
+    static func route(of segments: [String]) -> String {
+        switch segments.count {
+        case 1 where ["healthz", "readyz", "metrics"].contains(segments[0]): "/" + segments[0]
+        case 2 where segments[0] == "v1": "/v1/" + segments[1]
+        case 3 where segments[0] == "v1" && segments[1] == "jobs": "/v1/jobs/{id}"
+        case 3 where segments == ["v1", "metrics", "summary"]: "/v1/metrics/summary"
+        case 4 where segments[0] == "v1" && segments[1] == "jobs": "/v1/jobs/{id}/" + segments[3]
+        default: "unmatched"
+        }
+    }
+}
