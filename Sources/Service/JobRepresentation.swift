@@ -100,3 +100,13 @@ extension JSONEncoder {
         return encoder
     }()
 }
+
+extension JobFiles {
+    func readSummary(_ id: String) throws -> InputSummary {
+        try JSONDecoder().decode(InputSummary.self, from: Data(contentsOf: summary(id)))
+    }
+
+    func writeSummary(_ input: InputSummary, for id: String) throws {
+        try JSONEncoder.api.encode(input).write(to: summary(id), options: .atomic)
+    }
+}

@@ -112,7 +112,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         defer { for upload in uploads.values { try? FileManager.default.removeItem(at: upload) } }
         do {
             guard let image = uploads["image"] else { throw APIError(400, "missing_image", "the multipart body has no image part") }
-            let reader = VolumeReader(options: DecodeOptions(png: options.pngMapping))
+            let reader = options.reader
             let volume = try decode(image, with: reader)
             let reference = try uploads["reference"].map { try validateReference($0, for: volume) }
             var job = Job(caseID: query["case_id"], inputFormat: volume.source.format.description, createdAt: Date(),
@@ -126,7 +126,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
                 try files.place(url, at: destination)
                 summary.reference = destination.lastPathComponent
             }
-            try JSONEncoder.api.encode(summary).write(to: files.summary(job.id), options: .atomic)
+            try files.writeSummary(summary, for: job.id)
             let outcome = try store.submit(job, idempotencyKey: request.head.value("Idempotency-Key"))
             if !outcome.created { files.delete(job.id) }
             job = outcome.job
@@ -209,16 +209,16 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
     }
 
     private func attachReference(_ request: HTTPRequest, to id: String) throws -> HTTPResponse {
-        guard let job = try store.job(id) else { throw APIError.notFound("job \(id)") }
-        var summary = try JSONDecoder().decode(InputSummary.self, from: Data(contentsOf: files.summary(id)))
+        let job = try existingJob(id)
+        var summary = try files.readSummary(id)
         let upload = try files.receive(limit: configuration.maxUploadMegabytes << 20) { try request.readBody() }
         defer { try? FileManager.default.removeItem(at: upload) }
-        let options = try JSONDecoder().decode(JobOptions.self, from: Data(job.options.utf8))
-        let image = try VolumeReader(options: DecodeOptions(png: options.pngMapping)).read(from: files.folder(id).appendingPathComponent(summary.file)).volume
+        let options = try JobOptions(of: job)
+        let image = try options.reader.read(from: files.folder(id).appendingPathComponent(summary.file)).volume
         let destination = files.reference(id, format: try validateReference(upload, for: image))
         try files.place(upload, at: destination)
         summary.reference = destination.lastPathComponent
-        try JSONEncoder.api.encode(summary).write(to: files.summary(id), options: .atomic)
+        try files.writeSummary(summary, for: id)
         if job.status == .succeeded { try WorkerPool.scoreAgainstReference(job: id, files: files, store: store) }
         return try .json(200, representation(of: job))
     }
@@ -226,11 +226,10 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
     /// One axial slice (canonical order, 0 = most inferior; the middle one by default) of the
     /// input in grey with the segmentation on top.
     private func overlay(_ id: String, _ query: [String: String]) throws -> HTTPResponse {
-        guard let job = try store.job(id) else { throw APIError.notFound("job \(id)") }
-        guard job.status == .succeeded else { throw APIError(409, "not_ready", "job \(id) is \(job.status.rawValue); overlays exist once it has succeeded") }
-        let summary = try JSONDecoder().decode(InputSummary.self, from: Data(contentsOf: files.summary(id)))
-        let options = try JSONDecoder().decode(JobOptions.self, from: Data(job.options.utf8))
-        let ct = try VolumeReader(options: DecodeOptions(png: options.pngMapping))
+        let job = try succeededJob(id, "overlays exist")
+        let summary = try files.readSummary(id)
+        let options = try JobOptions(of: job)
+        let ct = try options.reader
             .readCT(from: files.folder(id).appendingPathComponent(summary.file)).axialStack()
         let labels = try VolumeReader().readLabels(from: files.folder(id).appendingPathComponent(summary.maskFile)).axialStack()
         let slice = try query["slice"].map { text -> Int in
@@ -245,9 +244,8 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
 
     /// A plain page for clinicians: the overlays with a slice slider, and the volumes.
     private func viewer(_ id: String) throws -> HTTPResponse {
-        guard let job = try store.job(id) else { throw APIError.notFound("job \(id)") }
-        guard job.status == .succeeded else { throw APIError(409, "not_ready", "job \(id) is \(job.status.rawValue); its view exists once it has succeeded") }
-        let summary = try JSONDecoder().decode(InputSummary.self, from: Data(contentsOf: files.summary(id)))
+        let job = try succeededJob(id, "its view exists")
+        let summary = try files.readSummary(id)
         let results = try JSONDecoder().decode(JobResults.self, from: Data(contentsOf: files.result(id)))
         let slices = summary.axialSlices
         let volumes = results.volumes.map { "<li>\($0.label.name): \(String(format: "%.1f", $0.millilitres)) mL</li>" }.joined()
@@ -320,7 +318,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
 
     /// Cancels a queued or running job; deletes a finished one with its files.
     private func cancelOrDelete(_ id: String) throws -> HTTPResponse {
-        guard let job = try store.job(id) else { throw APIError.notFound("job \(id)") }
+        let job = try existingJob(id)
         guard job.status.isFinished else {
             do {
                 return try .json(200, representation(of: store.transition(id, .cancel(reason: "cancelled by the client"), at: Date())))
@@ -333,15 +331,26 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         return HTTPResponse(status: 204)
     }
 
-    private func describe(_ id: String) throws -> HTTPResponse {
+    private func existingJob(_ id: String) throws -> Job {
         guard let job = try store.job(id) else { throw APIError.notFound("job \(id)") }
+        return job
+    }
+
+    /// The job, which must have succeeded for `what` to exist.
+    private func succeededJob(_ id: String, _ what: String) throws -> Job {
+        let job = try existingJob(id)
+        guard job.status == .succeeded else { throw APIError(409, "not_ready", "job \(id) is \(job.status.rawValue); \(what) once it has succeeded") }
+        return job
+    }
+
+    private func describe(_ id: String) throws -> HTTPResponse {
+        let job = try existingJob(id)
         return try .json(200, representation(of: job))
     }
 
     private func mask(_ id: String) throws -> HTTPResponse {
-        guard let job = try store.job(id) else { throw APIError.notFound("job \(id)") }
-        guard job.status == .succeeded else { throw APIError(409, "not_ready", "job \(id) is \(job.status.rawValue); its mask exists once it has succeeded") }
-        let summary = try JSONDecoder().decode(InputSummary.self, from: Data(contentsOf: files.summary(id)))
+        let job = try succeededJob(id, "its mask exists")
+        let summary = try files.readSummary(id)
         let mask = files.folder(id).appendingPathComponent(summary.maskFile)
         let type = summary.file.hasSuffix(".png") ? "image/png" : summary.file.hasSuffix(".gz") ? "application/gzip" : "application/octet-stream"
         return HTTPResponse(status: 200, headers: [("Content-Type", type), ("Content-Disposition", "attachment; filename=\"\(mask.lastPathComponent)\"")],
@@ -349,7 +358,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
     }
 
     private func representation(of job: Job) throws -> Data {
-        let summary = try? JSONDecoder().decode(InputSummary.self, from: Data(contentsOf: files.summary(job.id)))
+        let summary = try? files.readSummary(job.id)
         let results = try? JSONDecoder().decode(JobResults.self, from: Data(contentsOf: files.result(job.id)))
         return try JSONEncoder.api.encode(JobRepresentation(job, input: summary, results: results))
     }

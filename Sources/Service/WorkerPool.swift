@@ -95,9 +95,8 @@ final class WorkerPool: @unchecked Sendable {
         let started = Date()
         logger.info("job \(job.id) started (attempt \(job.attempts))")
         do {
-            let options = try JSONDecoder().decode(JobOptions.self, from: Data(job.options.utf8))
-            let reader = VolumeReader(options: DecodeOptions(png: options.pngMapping))
-            let summary = try JSONDecoder().decode(InputSummary.self, from: Data(contentsOf: files.summary(job.id)))
+            let reader = try JobOptions(of: job).reader
+            let summary = try files.readSummary(job.id)
             let ct = try reader.readCT(from: files.folder(job.id).appendingPathComponent(summary.file))
             var lastSaved = Date.distantPast
             let result = try pipeline.segment(ct, progress: { done, total in
@@ -129,7 +128,7 @@ extension WorkerPool {
     /// Compares a finished job's mask with its reference, stores the per-class metrics, and adds
     /// them to the job's results.
     static func scoreAgainstReference(job id: String, files: JobFiles, store: any JobStore) throws {
-        let summary = try JSONDecoder().decode(InputSummary.self, from: Data(contentsOf: files.summary(id)))
+        let summary = try files.readSummary(id)
         guard let referenceFile = summary.reference else { return }
         let reader = VolumeReader()
         let reference = try reader.readLabels(from: files.folder(id).appendingPathComponent(referenceFile))
@@ -146,6 +145,14 @@ extension WorkerPool {
 struct JobOptions: Codable {
     /// [lower, upper] HU of 8-bit PNG pixels 0 and 255.
     var huRange: [Float]?
+
+    init() {}
+
+    /// The options stored with a job.
+    init(of job: Job) throws { self = try JSONDecoder().decode(JobOptions.self, from: Data(job.options.utf8)) }
+
+    /// How this job's files are decoded.
+    var reader: VolumeReader { VolumeReader(options: DecodeOptions(png: pngMapping)) }
 
     var pngMapping: PNGHounsfieldMapping {
         guard let range = huRange, range.count == 2 else { return PNGHounsfieldMapping() }
