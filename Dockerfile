@@ -6,15 +6,17 @@ RUN apt-get update \
 WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
+# The binary finds its resource bundle (openapi.json) beside itself.
 RUN swift build -c release --static-swift-stdlib \
-    && install -D .build/release/kidneyseg /out/kidneyseg
+    && install -D .build/release/kidneyseg /out/kidneyseg \
+    && cp -r .build/release/kidneyseg_Service.resources /out/
 
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libopenblas0 libnifti2-2 libznz3 libpng16-16 libsqlite3-0 zlib1g \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home-dir /var/lib/kidneyseg --create-home kidneyseg
-COPY --from=build /out/kidneyseg /usr/local/bin/kidneyseg
+COPY --from=build /out/ /usr/local/bin/
 USER kidneyseg
 WORKDIR /var/lib/kidneyseg
 ENTRYPOINT ["kidneyseg"]

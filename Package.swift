@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Service", dependencies: [
             "HTTP", "Store", "NeuralNet", "Imaging", "SegmentationMetrics",
             .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
-        ]),
+        ], resources: [.copy("Resources/openapi.json")]),
         .executableTarget(
             name: "kidneyseg",
             dependencies: ["Imaging", "SegmentationMetrics", "NeuralNet", "Service", .product(name: "ArgumentParser", package: "swift-argument-parser")]

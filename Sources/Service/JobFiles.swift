@@ -14,6 +14,13 @@ public struct JobFiles: Sendable {
         }
     }
 
+    /// Bytes free for this process on the data directory's file system.
+    public func freeBytes() -> Int {
+        var stats = statvfs()
+        guard statvfs(root.path, &stats) == 0 else { return 0 }
+        return Int(stats.f_bavail) * Int(stats.f_frsize)
+    }
+
     public func folder(_ id: String) -> URL { root.appendingPathComponent("jobs/\(id)") }
 
     /// The input under its format's extension, so that it reads back by name as well as by bytes.
@@ -22,6 +29,18 @@ public struct JobFiles: Sendable {
     public func reference(_ id: String, format: ImageFormat) -> URL { folder(id).appendingPathComponent("reference" + Self.suffix(format)) }
     public func summary(_ id: String) -> URL { folder(id).appendingPathComponent("input.json") }
     public func result(_ id: String) -> URL { folder(id).appendingPathComponent("result.json") }
+    /// Axial slice `slice` (canonical order, 0 = most inferior) in grey with the segmentation on top.
+    public func overlay(_ id: String, slice: Int) -> URL { folder(id).appendingPathComponent("overlays/\(slice).png") }
+
+    /// Renders every axial slice's overlay once, when the job finishes, so that the viewer's
+    /// requests are plain file reads.
+    func writeOverlays(ct: AxialStack<Float>, labels: AxialStack<UInt8>, for id: String) throws {
+        try FileManager.default.createDirectory(at: overlay(id, slice: 0).deletingLastPathComponent(), withIntermediateDirectories: true)
+        let style = OverlayStyle()
+        for slice in 0..<ct.sliceCount {
+            try PNGCodec.encode(rgb: style.render(ct: ct.slice(slice), labels: labels.slice(slice))).write(to: overlay(id, slice: slice))
+        }
+    }
 
     static func suffix(_ format: ImageFormat) -> String {
         switch format {

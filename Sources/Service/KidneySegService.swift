@@ -46,35 +46,37 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         } catch {
             response = HTTPResponse.error(500, code: "internal_error", message: "\(error)")
         }
-        metrics.countRequest(route: ServiceMetrics.route(of: request.head.path.split(separator: "/").map(String.init)), status: response.status)
+        metrics.countRequest(route: APIDocument.template(matching: request.head.path) ?? "unmatched", status: response.status)
         return response
     }
 
+    /// Dispatches on the OpenAPI document's path templates: a path no template matches is 404,
+    /// and a method its template does not list is 405.
     private func route(_ request: HTTPRequest) throws -> HTTPResponse {
-        let segments = request.head.path.split(separator: "/").map(String.init)
-        let method = request.head.method
-        let isJob = segments.count >= 3 && segments.count <= 4 && segments[0] == "v1" && segments[1] == "jobs"
-        switch (method, segments.count) {
-        case ("GET", 1) where segments == ["healthz"]: return .json(200, Data(#"{"status":"ok"}"#.utf8))
-        case ("GET", 1) where segments == ["readyz"]: return try readiness()
-        case ("GET", 1) where segments == ["metrics"]:
+        let path = request.head.path
+        guard let template = APIDocument.template(matching: path) else { throw APIError.notFound(path) }
+        let segments = path.split(separator: "/").map(String.init)
+        let query = Self.query(request.head.target)
+        switch (request.head.method, template) {
+        case ("GET", "/healthz"): return .json(200, Data(#"{"status":"ok"}"#.utf8))
+        case ("GET", "/readyz"): return try readiness()
+        case ("GET", "/metrics"):
             return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")],
                                 body: .bytes(Data(try metrics.exposition(store: store))))
-        case ("POST", 2) where segments == ["v1", "jobs"]: return try submit(request)
-        case ("GET", 2) where segments == ["v1", "jobs"]: return try list(Self.query(request.head.target))
-        case ("DELETE", 3) where isJob: return try cancelOrDelete(segments[2])
-        case ("GET", 3) where isJob: return try describe(segments[2])
-        case ("GET", 4) where isJob && segments[3] == "mask": return try mask(segments[2])
-        case ("PUT", 4) where isJob && segments[3] == "reference": return try attachReference(request, to: segments[2])
-        case ("GET", 4) where isJob && segments[3] == "overlay.png": return try overlay(segments[2], Self.query(request.head.target))
-        case ("GET", 4) where isJob && segments[3] == "view": return try viewer(segments[2])
-        case ("GET", 2) where segments == ["v1", "models"]: return try models()
-        case ("GET", 3) where segments == ["v1", "metrics", "summary"]: return try metricsSummary()
+        case ("GET", "/openapi.json"): return .json(200, APIDocument.json)
+        case ("POST", "/v1/jobs"): return try submit(request)
+        case ("GET", "/v1/jobs"): return try list(query)
+        case ("GET", "/v1/jobs/{id}"): return try describe(segments[2])
+        case ("DELETE", "/v1/jobs/{id}"): return try cancelOrDelete(segments[2])
+        case ("GET", "/v1/jobs/{id}/mask"): return try mask(segments[2])
+        case ("GET", "/v1/jobs/{id}/overlay.png"): return try overlay(segments[2], query)
+        case ("GET", "/v1/jobs/{id}/view"): return try viewer(segments[2])
+        case ("PUT", "/v1/jobs/{id}/reference"): return try attachReference(request, to: segments[2])
+        case ("GET", "/v1/models"): return try models()
+        case ("GET", "/v1/metrics/summary"): return try metricsSummary()
         default:
-            let known = [["healthz"], ["readyz"], ["metrics"], ["v1", "jobs"], ["v1", "models"], ["v1", "metrics", "summary"]].contains(segments)
-                || (isJob && (segments.count == 3 || ["mask", "reference", "overlay.png", "view"].contains(segments[3])))
-            if known { throw APIError(405, "method_not_allowed", "\(method) is not allowed on \(request.head.path)") }
-            throw APIError.notFound(request.head.path)
+            let allowed = APIDocument.methods(matching: path).joined(separator: ", ")
+            throw APIError(405, "method_not_allowed", "\(request.head.method) is not allowed on \(path); use \(allowed)", headers: ["Allow": allowed])
         }
     }
 
@@ -89,11 +91,38 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         }
     }
 
+    /// Ready when the models are loaded, the database takes a write, the data directory has room
+    /// for two uploads of the largest size, and the queue has room.
     private func readiness() throws -> HTTPResponse {
+        struct Readiness: Encodable {
+            var ready: Bool
+            var models: Int
+            var database: String
+            var diskFreeMegabytes: Int
+            var queued: Int
+            var problems: [String]
+
+            enum CodingKeys: String, CodingKey {
+                case ready, models, database, queued, problems
+                case diskFreeMegabytes = "disk_free_mb"
+            }
+        }
+        var problems: [String] = []
+        if ensemble.members.isEmpty { problems.append("no models are loaded") }
+        var database = "ok"
+        do { try store.checkWritable(at: Date()) } catch {
+            database = "\(error)"
+            problems.append("the database does not take writes")
+        }
+        let free = files.freeBytes() >> 20
+        if free < 2 * configuration.maxUploadMegabytes {
+            problems.append("\(free) MB free in the data directory; uploads need \(2 * configuration.maxUploadMegabytes)")
+        }
         let queued = try store.count(status: .queued)
-        let saturated = queued >= configuration.maxQueuedJobs
-        let body = #"{"database":"ok","models":\#(ensemble.members.count),"queued":\#(queued),"ready":\#(!saturated)}"#
-        return .json(saturated ? 503 : 200, Data(body.utf8))
+        if queued >= configuration.maxQueuedJobs { problems.append("the queue is full (\(queued) jobs)") }
+        let body = Readiness(ready: problems.isEmpty, models: ensemble.members.count, database: database, diskFreeMegabytes: free,
+                             queued: queued, problems: problems)
+        return try .json(problems.isEmpty ? 200 : 503, JSONEncoder.api.encode(body))
     }
 
     private func submit(_ request: HTTPRequest) throws -> HTTPResponse {
@@ -223,23 +252,17 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         return try .json(200, representation(of: job))
     }
 
-    /// One axial slice (canonical order, 0 = most inferior; the middle one by default) of the
-    /// input in grey with the segmentation on top.
+    /// One axial slice's overlay (the middle one by default), as the worker rendered it.
     private func overlay(_ id: String, _ query: [String: String]) throws -> HTTPResponse {
-        let job = try succeededJob(id, "overlays exist")
-        let summary = try files.readSummary(id)
-        let options = try JobOptions(of: job)
-        let ct = try options.reader
-            .readCT(from: files.folder(id).appendingPathComponent(summary.file)).axialStack()
-        let labels = try VolumeReader().readLabels(from: files.folder(id).appendingPathComponent(summary.maskFile)).axialStack()
+        _ = try succeededJob(id, "overlays exist")
+        let slices = try files.readSummary(id).axialSlices
         let slice = try query["slice"].map { text -> Int in
-            guard let slice = Int(text), (0..<ct.sliceCount).contains(slice) else {
-                throw APIError(400, "invalid_slice", "slice must be 0 to \(ct.sliceCount - 1)")
+            guard let slice = Int(text), (0..<slices).contains(slice) else {
+                throw APIError(400, "invalid_slice", "slice must be 0 to \(slices - 1)")
             }
             return slice
-        } ?? ct.sliceCount / 2
-        let png = try PNGCodec.encode(rgb: OverlayStyle().render(ct: ct.slice(slice), labels: labels.slice(slice)))
-        return HTTPResponse(status: 200, headers: [("Content-Type", "image/png")], body: .bytes(png))
+        } ?? slices / 2
+        return try fileResponse(files.overlay(id, slice: slice), type: "image/png")
     }
 
     /// A plain page for clinicians: the overlays with a slice slider, and the volumes.
@@ -353,8 +376,15 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         let summary = try files.readSummary(id)
         let mask = files.folder(id).appendingPathComponent(summary.maskFile)
         let type = summary.file.hasSuffix(".png") ? "image/png" : summary.file.hasSuffix(".gz") ? "application/gzip" : "application/octet-stream"
-        return HTTPResponse(status: 200, headers: [("Content-Type", type), ("Content-Disposition", "attachment; filename=\"\(mask.lastPathComponent)\"")],
-                            body: .file(mask))
+        return try fileResponse(mask, type: type, headers: [("Content-Disposition", "attachment; filename=\"\(mask.lastPathComponent)\"")])
+    }
+
+    /// A result file, streamed from disk; a succeeded job lacking it has lost files.
+    private func fileResponse(_ url: URL, type: String, headers: [(String, String)] = []) throws -> HTTPResponse {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw APIError(500, "missing_result", "\(url.lastPathComponent) is missing from the job's folder")
+        }
+        return HTTPResponse(status: 200, headers: [("Content-Type", type)] + headers, body: .file(url))
     }
 
     private func representation(of job: Job) throws -> Data {

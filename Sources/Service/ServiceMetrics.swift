@@ -26,16 +26,4 @@ final class ServiceMetrics: Sendable {
         registry.makeGauge(name: "kidneyseg_queue_depth", help: "Jobs waiting for a worker").set(Double(try store.count(status: .queued)))
         return registry.emitToBuffer()
     }
-
-    /// A route template for a path, so that job ids do not become label values.
-    static func route(of segments: [String]) -> String {
-        switch segments.count {
-        case 1 where ["healthz", "readyz", "metrics"].contains(segments[0]): "/" + segments[0]
-        case 2 where segments[0] == "v1": "/v1/" + segments[1]
-        case 3 where segments[0] == "v1" && segments[1] == "jobs": "/v1/jobs/{id}"
-        case 3 where segments == ["v1", "metrics", "summary"]: "/v1/metrics/summary"
-        case 4 where segments[0] == "v1" && segments[1] == "jobs": "/v1/jobs/{id}/" + segments[3]
-        default: "unmatched"
-        }
-    }
 }

@@ -105,6 +105,7 @@ final class WorkerPool: @unchecked Sendable {
                 _ = try? self.store.transition(job.id, .progress(done: done, total: total), at: Date())
             }, isCancelled: { [store] in self.isAbandoning || (try? store.job(job.id))?.status == .cancelled })
             try writeLabelMap(result.labels, to: files.mask(job.id, format: ct.source.format))
+            try files.writeOverlays(ct: ct.axialStack(), labels: result.labels.axialStack(), for: job.id)
             let results = JobResults(volumes: classVolumes(result.labels), metrics: nil)
             try JSONEncoder.api.encode(results).write(to: files.result(job.id), options: .atomic)
             if summary.reference != nil { try Self.scoreAgainstReference(job: job.id, files: files, store: store) }

@@ -7,6 +7,8 @@ public protocol JobStore: Sendable {
     /// Stores a new job. With an idempotency key already used, returns the job it made instead.
     func submit(_ job: Job, idempotencyKey: String?) throws -> (job: Job, created: Bool)
     func job(_ id: String) throws -> Job?
+    /// Commits a small write, throwing if the store cannot take one (full disk, read-only file).
+    func checkWritable(at now: Date) throws
     /// The oldest queued job, started (status running) atomically, so no two workers get it.
     func claimNext(at now: Date) throws -> Job?
     /// Applies a lifecycle event to the job as stored, atomically, so a worker's progress cannot

@@ -9,7 +9,7 @@ public final class SQLiteJobStore: JobStore, @unchecked Sendable {
     private let lock = NSLock()
 
     /// Each migration runs once, in order; PRAGMA user_version counts those applied.
-    static let migrations = [
+    public static let migrations = [
         """
         CREATE TABLE jobs (
             id TEXT PRIMARY KEY,
@@ -48,6 +48,8 @@ public final class SQLiteJobStore: JobStore, @unchecked Sendable {
             created_at REAL NOT NULL
         );
         """,
+        // One row that readiness probes rewrite, to prove the database takes writes.
+        "CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);",
     ]
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
@@ -98,6 +100,10 @@ public final class SQLiteJobStore: JobStore, @unchecked Sendable {
     }
 
     public func job(_ id: String) throws -> Job? { try locked { try fetch(id) } }
+
+    public func checkWritable(at now: Date) throws {
+        try locked { try database.query("INSERT OR REPLACE INTO heartbeat (id, at) VALUES (1, ?)", [SQLiteValue(now)]) }
+    }
 
     public func claimNext(at now: Date) throws -> Job? {
         try locked {

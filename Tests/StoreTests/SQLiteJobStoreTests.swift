@@ -16,11 +16,27 @@ import Testing
     }
 
     @Test func migratesAFreshFileAndReopensIt() throws {
-        #expect(try SQLiteJobStore(path: path).schemaVersion == 1)
+        #expect(try SQLiteJobStore(path: path).schemaVersion == SQLiteJobStore.migrations.count)
         _ = try SQLiteJobStore(path: path).submit(job("a", at: 1), idempotencyKey: nil)
         let reopened = try SQLiteJobStore(path: path)
-        #expect(reopened.schemaVersion == 1)
+        #expect(reopened.schemaVersion == 2)
         #expect(try reopened.job("a")?.caseID == "case-a")
+    }
+
+    @Test func upgradesAVersionOneFileKeepingItsJobs() throws {
+        var handle: OpaquePointer?
+        #expect(sqlite3_open(path, &handle) == SQLITE_OK)
+        let version1 = SQLiteJobStore.migrations[0] + """
+            INSERT INTO jobs (id, status, input_format, created_at) VALUES ('old', 'queued', 'PNG', 7);
+            PRAGMA user_version = 1;
+            """
+        #expect(sqlite3_exec(handle, version1, nil, nil, nil) == SQLITE_OK)
+        sqlite3_close(handle)
+
+        let store = try SQLiteJobStore(path: path)
+        #expect(store.schemaVersion == 2)
+        #expect(try store.job("old")?.inputFormat == "PNG")
+        try store.checkWritable(at: Date())
     }
 
     @Test func roundTripsEveryField() throws {
@@ -131,7 +147,7 @@ import Testing
         #expect(sqlite3_open(path, &raw) == SQLITE_OK)
         #expect(sqlite3_exec(raw, "PRAGMA user_version = 99", nil, nil, nil) == SQLITE_OK)
         sqlite3_close(raw)
-        #expect(throws: StoreError(message: "the database has schema version 99, newer than this build's 1")) {
+        #expect(throws: StoreError(message: "the database has schema version 99, newer than this build's \(SQLiteJobStore.migrations.count)")) {
             try SQLiteJobStore(path: path)
         }
     }

@@ -1,0 +1,44 @@
+import Foundation
+
+/// The API's OpenAPI 3.1 document, `Resources/openapi.json`: the one description of the routes,
+/// their parameters and their JSON shapes. The server serves it at /openapi.json and routes by its
+/// path templates; the tests check every response against it.
+public enum APIDocument {
+    public static let json: Data = {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"), let data = try? Data(contentsOf: url) else {
+            preconditionFailure("openapi.json is missing from the Service resource bundle")
+        }
+        return data
+    }()
+
+    /// Each documented path as segments, with the methods it answers.
+    private static let routes: [(template: String, segments: [Substring], methods: [String])] = {
+        guard let document = try? JSONSerialization.jsonObject(with: json) as? [String: Any],
+              let paths = document["paths"] as? [String: [String: Any]] else {
+            preconditionFailure("openapi.json has no paths object")
+        }
+        let verbs = ["get", "put", "post", "delete", "patch", "head", "options"]
+        return paths.keys.sorted().map { template in
+            (template, template.split(separator: "/"), verbs.filter { paths[template]?[$0] != nil }.map { $0.uppercased() })
+        }
+    }()
+
+    /// The documented template that a request path matches, such as `/v1/jobs/{id}/mask` for
+    /// `/v1/jobs/01J…/mask`; nil if none does.
+    public static func template(matching path: String) -> String? {
+        route(matching: path)?.template
+    }
+
+    /// The methods documented for the template a path matches; empty if it matches none.
+    public static func methods(matching path: String) -> [String] {
+        route(matching: path)?.methods ?? []
+    }
+
+    private static func route(matching path: String) -> (template: String, segments: [Substring], methods: [String])? {
+        let segments = path.split(separator: "/")
+        return routes.first { route in
+            route.segments.count == segments.count
+                && zip(route.segments, segments).allSatisfy { documented, actual in documented.hasPrefix("{") || documented == actual }
+        }
+    }
+}
