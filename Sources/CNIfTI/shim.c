@@ -1,4 +1,5 @@
 #include "CNIfTI.h"
+#include <stdlib.h>
 
 long kseg_nifti_read_prefix(const char *path, void *buffer, size_t capacity) {
     znzFile file = znzopen(path, "rb", 1);
@@ -6,6 +7,23 @@ long kseg_nifti_read_prefix(const char *path, void *buffer, size_t capacity) {
     size_t count = znzread(buffer, 1, capacity, file);
     znzclose(file);
     return (long)count;
+}
+
+long long kseg_nifti_readable_bytes(const char *path, long long limit) {
+    znzFile file = znzopen(path, "rb", 1);
+    if (znz_isnull(file)) return -1;
+    static const size_t piece = 1 << 20;
+    char *buffer = malloc(piece);
+    long long total = 0;
+    while (buffer != NULL && total < limit) {
+        size_t wanted = (size_t)(limit - total < (long long)piece ? limit - total : (long long)piece);
+        size_t count = znzread(buffer, 1, wanted, file);
+        total += (long long)count;
+        if (count < wanted) break;
+    }
+    free(buffer);
+    znzclose(file);
+    return total;
 }
 
 static int write_all(znzFile file, const void *bytes, size_t count) {

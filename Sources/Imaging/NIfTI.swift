@@ -16,19 +16,27 @@ public struct NIfTIDecoder: VolumeDecoder {
     }
 
     public func decode(from url: URL, options: DecodeOptions) throws -> StoredVolume {
-        let image = try NIfTIImage(url: url, limits: options.limits)
+        let image = try NIfTIImage(url: url, limits: options.limits, loadVoxels: true)
         return StoredVolume(volume: Volume(geometry: image.geometry, voxels: image.scaledValues(), source: image.source),
                             mapping: .identity)
     }
+
+    /// Reads the header, then streams through the voxel data to check that all of it is there,
+    /// holding at most a megabyte of it at a time.
+    public func describe(from url: URL, options: DecodeOptions) throws -> VolumeDescription {
+        let image = try NIfTIImage(url: url, limits: options.limits, loadVoxels: false)
+        guard kseg_nifti_readable_bytes(url.path, image.fileBytes) >= image.fileBytes else { throw VolumeIOError.truncatedData }
+        return VolumeDescription(geometry: image.geometry, source: image.source)
+    }
 }
 
-/// A loaded libnifti image; frees it when released.
+/// A libnifti image, with or without its voxels; frees it when released.
 private final class NIfTIImage {
     private let image: UnsafeMutablePointer<nifti_image>
     let source: VolumeSource
     let geometry: VolumeGeometry
 
-    init(url: URL, limits: VolumeLimits) throws {
+    init(url: URL, limits: VolumeLimits, loadVoxels: Bool) throws {
         nifti_set_debug_level(0)  // errors reach the caller as VolumeIOError, not on stderr
         let path = url.path
         var prefix = [UInt8](repeating: 0, count: NIfTIHeader.maximumLength)
@@ -43,7 +51,7 @@ private final class NIfTIImage {
         guard let image = nifti_image_read(properName.path, 0) else {
             throw VolumeIOError.invalidHeader("libnifti rejected the header")
         }
-        guard nifti_image_load(image) == 0, image.pointee.data != nil else {
+        guard !loadVoxels || (nifti_image_load(image) == 0 && image.pointee.data != nil) else {
             nifti_image_free(image)
             throw VolumeIOError.truncatedData
         }
@@ -53,6 +61,9 @@ private final class NIfTIImage {
     }
 
     deinit { nifti_image_free(image) }
+
+    /// The header, extensions and voxel data: the bytes a whole (decompressed) file holds.
+    var fileBytes: Int64 { Int64(image.pointee.iname_offset) + Int64(image.pointee.nvox) * Int64(image.pointee.nbyper) }
 
     /// Voxel values with scl_slope and scl_inter applied (NIfTI: a slope of 0 means no scaling).
     func scaledValues() -> [Float] {

@@ -93,9 +93,17 @@ public struct PNGDecoder: VolumeDecoder {
 
     public func decode(from url: URL, options: DecodeOptions) throws -> StoredVolume {
         let pixels = try decode(url, options: options)
-        let volume = Volume(geometry: Self.geometry(pixels), voxels: pixels.grey.values.map { Float($0) },
-                            source: VolumeSource(format: .png, datatype: pixels.bitDepth == 16 ? .uint16 : .uint8))
+        let volume = Volume(geometry: Self.geometry(pixels), voxels: pixels.grey.values.map { Float($0) }, source: Self.source(pixels))
         return StoredVolume(volume: volume, mapping: options.png.mapping(bitDepth: pixels.bitDepth))
+    }
+
+    public func describe(from url: URL, options: DecodeOptions) throws -> VolumeDescription {
+        let pixels = try decode(url, options: options)
+        return VolumeDescription(geometry: Self.geometry(pixels), source: Self.source(pixels))
+    }
+
+    private static func source(_ pixels: PNGPixels) -> VolumeSource {
+        VolumeSource(format: .png, datatype: pixels.bitDepth == 16 ? .uint16 : .uint8)
     }
 
     private func decode(_ url: URL, options: DecodeOptions) throws -> PNGPixels {

@@ -31,6 +31,22 @@ public protocol VolumeDecoder: Sendable {
     /// Whether a file starting with these bytes (up to 16 of them) is in this format.
     func recognizes(prefix: [UInt8]) -> Bool
     func decode(from url: URL, options: DecodeOptions) throws -> StoredVolume
+    /// Checks the whole file as `decode` would, without keeping its voxels in memory.
+    func describe(from url: URL, options: DecodeOptions) throws -> VolumeDescription
+}
+
+/// A volume file's grid and storage, without its voxels.
+public struct VolumeDescription: Equatable, Sendable {
+    public var geometry: VolumeGeometry
+    public var source: VolumeSource
+
+    public init(geometry: VolumeGeometry, source: VolumeSource) {
+        self.geometry = geometry
+        self.source = source
+    }
+
+    /// The size of the volume as axial slices in canonical order.
+    public var axialSize: GridSize { CanonicalLayout(orientation: geometry.orientation, size: geometry.size).canonicalSize }
 }
 
 /// A decoded file's values as stored (after NIfTI's scl_slope and scl_inter), and how they map
@@ -105,6 +121,11 @@ public struct VolumeReader: Sendable {
     /// The stored values and their Hounsfield mapping.
     public func read(from url: URL) throws -> StoredVolume {
         try decoder(for: url).decode(from: url, options: options)
+    }
+
+    /// The file's grid and storage, after checking all of it, without keeping its voxels.
+    public func describe(_ url: URL) throws -> VolumeDescription {
+        try decoder(for: url).describe(from: url, options: options)
     }
 
     /// A CT volume in Hounsfield units.

@@ -61,7 +61,7 @@ struct InputSummary: Codable, Equatable {
     var spacingMillimetres: [Double]
     var orientation: String
 
-    init(_ volume: Volume<Float>, file: String) {
+    init(_ volume: VolumeDescription, file: String) {
         self.file = file
         format = volume.source.format.description
         let size = volume.geometry.size

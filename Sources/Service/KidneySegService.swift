@@ -142,7 +142,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         do {
             guard let image = uploads["image"] else { throw APIError(400, "missing_image", "the multipart body has no image part") }
             let reader = options.reader
-            let volume = try decode(image, with: reader)
+            let volume = try describe(image, with: reader)
             let reference = try uploads["reference"].map { try validateReference($0, for: volume) }
             var job = Job(caseID: query["case_id"], inputFormat: volume.source.format.description, createdAt: Date(),
                           options: String(decoding: try JSONEncoder().encode(options), as: UTF8.self))
@@ -212,9 +212,11 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         return received
     }
 
-    private func decode(_ url: URL, with reader: VolumeReader) throws -> Volume<Float> {
+    /// Checks an uploaded image from end to end without holding its voxels, so that a large
+    /// upload costs the server little memory.
+    private func describe(_ url: URL, with reader: VolumeReader) throws -> VolumeDescription {
         do {
-            return try reader.read(from: url).volume
+            return try reader.describe(url)
         } catch VolumeIOError.unrecognizedFormat {
             throw APIError(415, "unsupported_media_type", "the body is not a NIfTI (.nii, .nii.gz) or PNG file")
         } catch {
@@ -223,7 +225,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
     }
 
     /// Checks a reference mask: labels 0, 1 and 2 only, on the image's voxel grid. Returns its format.
-    private func validateReference(_ url: URL, for image: Volume<Float>) throws -> ImageFormat {
+    private func validateReference(_ url: URL, for image: VolumeDescription) throws -> ImageFormat {
         let labels: LabelMap
         do { labels = try VolumeReader().readLabels(from: url) } catch {
             throw APIError(422, "invalid_reference", "the reference is not a label map: \(error)")
@@ -231,7 +233,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         if let bad = labels.voxels.first(where: { $0 > SegmentationLabel.tumour.rawValue }) {
             throw APIError(422, "invalid_reference", "the reference holds label \(bad); only 0, 1 and 2 are allowed")
         }
-        guard labels.axialStack().size == image.axialStack().size else {
+        guard labels.axialStack().size == image.axialSize else {
             throw APIError(422, "invalid_reference", "the reference's grid (\(labels.geometry.size)) differs from the image's (\(image.geometry.size))")
         }
         return labels.source.format
@@ -243,7 +245,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         let upload = try files.receive(limit: configuration.maxUploadMegabytes << 20) { try request.readBody() }
         defer { try? FileManager.default.removeItem(at: upload) }
         let options = try JobOptions(of: job)
-        let image = try options.reader.read(from: files.folder(id).appendingPathComponent(summary.file)).volume
+        let image = try options.reader.describe(files.folder(id).appendingPathComponent(summary.file))
         let destination = files.reference(id, format: try validateReference(upload, for: image))
         try files.place(upload, at: destination)
         summary.reference = destination.lastPathComponent

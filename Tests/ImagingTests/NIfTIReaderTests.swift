@@ -95,6 +95,14 @@ import Testing
         let truncated = directory.appendingPathComponent("truncated.nii.gz")
         try whole.prefix(whole.count / 2).write(to: truncated)
         #expect(throws: VolumeIOError.truncatedData) { try reader.readCT(from: truncated) }
+        #expect(throws: VolumeIOError.truncatedData) { try reader.describe(truncated) }
+    }
+
+    @Test func describesAFileAsDecodingWouldWithoutItsVoxels() throws {
+        let description = try reader.describe(SharedData.exampleCT)
+        let ct = try reader.readCT(from: SharedData.exampleCT)
+        #expect(description == VolumeDescription(geometry: ct.geometry, source: ct.source))
+        #expect(description.axialSize == ct.axialStack().size)
     }
 
     @Test func rejectsAnUncompressedFileCutShort() throws {
@@ -103,6 +111,9 @@ import Testing
         let url = scratch.url.appendingPathComponent("short.nii")
         try fixture.data().prefix(352 + 5).write(to: url)
         #expect(throws: VolumeIOError.truncatedData) { try reader.readCT(from: url) }
+        #expect(throws: VolumeIOError.truncatedData) { try reader.describe(url) }
+        try fixture.data().write(to: url)
+        #expect(try reader.describe(url).geometry.size == GridSize(x: 2, y: 2, z: 2))
     }
 
     @Test func rejectsATruncatedHeader() throws {

@@ -10,6 +10,10 @@
 /// Returns the number of bytes read, or -1 when the file cannot be opened.
 long kseg_nifti_read_prefix(const char *path, void *buffer, size_t capacity);
 
+/// Reads `path` through to its end (or to `limit` bytes), decompressing gzip transparently, in
+/// small pieces. Returns the number of bytes that could be read, or -1 when it cannot be opened.
+long long kseg_nifti_readable_bytes(const char *path, long long limit);
+
 /// Writes the header fields of `image` and then `voxels` as a single-file NIfTI-`version` (1 or 2),
 /// gzipped when `gzip` is non-zero. Returns 0 when every byte was written and the file closed
 /// cleanly, -1 otherwise.
