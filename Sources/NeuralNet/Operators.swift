@@ -55,7 +55,7 @@ public struct Conv2d: Sendable {
         WorkCounter.current?.add(input.batch * multiplyAccumulates(height: input.height, width: input.width))
         if let winogradWeights { return winograd(input, transformedWeights: winogradWeights) }
         let (outHeight, outWidth) = outputSize(height: input.height, width: input.width)
-        var output = Tensor(zeros: input.batch, channels: outChannels, height: outHeight, width: outWidth)
+        var output = Tensor(uninitialized: input.batch, channels: outChannels, height: outHeight, width: outWidth)
         let pointwise = kernel == (1, 1) && stride == (1, 1) && padding == (0, 0)
         let rows = inChannels * kernel.height * kernel.width
         let columns = outHeight * outWidth
@@ -65,46 +65,38 @@ public struct Conv2d: Sendable {
         let group = columns < 4096 ? input.batch : 1
         let groupColumns = group * columns
         let outputItemSize = output.itemSize
-        var matrix = pointwise && group == 1 ? [] : [Float](unsafeUninitializedCapacity: rows * groupColumns) { $1 = rows * groupColumns }
-        var products = group == 1 ? [] : [Float](unsafeUninitializedCapacity: outChannels * groupColumns) { $1 = outChannels * groupColumns }
+        let workspace = Workspace.current
+        let matrix = pointwise && group == 1 ? nil : workspace.buffer(.lowered, count: rows * groupColumns)
+        let products = group == 1 ? nil : workspace.buffer(.products, count: outChannels * groupColumns)
         input.data.withUnsafeBufferPointer { source in
             output.data.withUnsafeMutableBufferPointer { destination in
                 for first in Swift.stride(from: 0, to: input.batch, by: group) {
                     let images = source.baseAddress! + first * input.itemSize
-                    let result = group == 1 ? destination.baseAddress! + first * outputItemSize : nil
-                    if pointwise && group == 1 {
-                        multiply(images, rows: rows, columns: columns, into: result!)
+                    let result = products ?? destination.baseAddress! + first * outputItemSize
+                    guard let matrix else {
+                        multiply(images, rows: rows, columns: columns, into: result)
                         continue
                     }
-                    matrix.withUnsafeMutableBufferPointer { matrix in
-                        ComputeThreads.parallelFor(inChannels) { channels in
-                            for item in 0..<group {
-                                let image = images + item * input.itemSize
-                                let target = matrix.baseAddress! + item * columns
-                                if pointwise {
-                                    for channel in channels {
-                                        (target + channel * groupColumns).update(from: image + channel * columns, count: columns)
-                                    }
-                                } else {
-                                    im2col(image, channels: channels, height: input.height, width: input.width, into: target, rowStride: groupColumns)
+                    ComputeThreads.parallelFor(inChannels) { channels in
+                        for item in 0..<group {
+                            let image = images + item * input.itemSize
+                            let target = matrix + item * columns
+                            if pointwise {
+                                for channel in channels {
+                                    (target + channel * groupColumns).update(from: image + channel * columns, count: columns)
                                 }
+                            } else {
+                                im2col(image, channels: channels, height: input.height, width: input.width, into: target, rowStride: groupColumns)
                             }
                         }
                     }
-                    guard group > 1 else {
-                        matrix.withUnsafeBufferPointer { multiply($0.baseAddress!, rows: rows, columns: columns, into: result!) }
-                        continue
-                    }
-                    matrix.withUnsafeBufferPointer { matrix in
-                        products.withUnsafeMutableBufferPointer { multiply(matrix.baseAddress!, rows: rows, columns: groupColumns, into: $0.baseAddress!) }
-                    }
-                    products.withUnsafeBufferPointer { products in
-                        ComputeThreads.parallelFor(outChannels) { channels in
-                            for item in 0..<group {
-                                for channel in channels {
-                                    (destination.baseAddress! + (first + item) * outputItemSize + channel * columns)
-                                        .update(from: products.baseAddress! + channel * groupColumns + item * columns, count: columns)
-                                }
+                    multiply(matrix, rows: rows, columns: groupColumns, into: result)
+                    guard let products else { continue }
+                    ComputeThreads.parallelFor(outChannels) { channels in
+                        for item in 0..<group {
+                            for channel in channels {
+                                (destination.baseAddress! + (first + item) * outputItemSize + channel * columns)
+                                    .update(from: products + channel * groupColumns + item * columns, count: columns)
                             }
                         }
                     }
@@ -121,44 +113,37 @@ public struct Conv2d: Sendable {
         let (tilesY, tilesX) = ((outHeight + 3) / 4, (outWidth + 3) / 4)
         let tilesPerImage = tilesY * tilesX
         let tiles = tilesPerImage * input.batch
-        // Both buffers are written whole before they are read, so they start uninitialised.
-        var transformedInput = [Float](unsafeUninitializedCapacity: 36 * inChannels * tiles) { $1 = 36 * inChannels * tiles }
-        var products = [Float](unsafeUninitializedCapacity: 36 * outChannels * tiles) { $1 = 36 * outChannels * tiles }
-        var output = Tensor(zeros: input.batch, channels: outChannels, height: outHeight, width: outWidth)
+        // Both scratch buffers are written whole before they are read.
+        let workspace = Workspace.current
+        let transformedInput = workspace.buffer(.lowered, count: 36 * inChannels * tiles)
+        let products = workspace.buffer(.products, count: 36 * outChannels * tiles)
+        var output = Tensor(uninitialized: input.batch, channels: outChannels, height: outHeight, width: outWidth)
         let outputItemSize = output.itemSize
         let (channels, height, width, pad) = (Int32(inChannels), Int32(input.height), Int32(input.width), Int32(padding.height))
         input.data.withUnsafeBufferPointer { source in
-            transformedInput.withUnsafeMutableBufferPointer { v in
-                ComputeThreads.parallelFor(inChannels) { range in
-                    for item in 0..<input.batch {
-                        kseg_winograd_input(source.baseAddress! + item * input.itemSize, Int32(range.lowerBound), Int32(range.upperBound),
-                                            height, width, pad, Int32(tilesY), Int32(tilesX), item * tilesPerImage, tiles, channels, v.baseAddress)
-                    }
+            ComputeThreads.parallelFor(inChannels) { range in
+                for item in 0..<input.batch {
+                    kseg_winograd_input(source.baseAddress! + item * input.itemSize, Int32(range.lowerBound), Int32(range.upperBound),
+                                        height, width, pad, Int32(tilesY), Int32(tilesX), item * tilesPerImage, tiles, channels, transformedInput)
                 }
             }
         }
         transformedWeights.withUnsafeBufferPointer { u in
-            transformedInput.withUnsafeBufferPointer { v in
-                products.withUnsafeMutableBufferPointer { m in
-                    ComputeThreads.parallelFor(36) { positions in
-                        for position in positions {
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(tiles), Int32(inChannels), 1,
-                                        u.baseAddress! + position * outChannels * inChannels, Int32(inChannels),
-                                        v.baseAddress! + position * inChannels * tiles, Int32(tiles), 0,
-                                        m.baseAddress! + position * outChannels * tiles, Int32(tiles))
-                        }
-                    }
+            ComputeThreads.parallelFor(36) { positions in
+                for position in positions {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(tiles), Int32(inChannels), 1,
+                                u.baseAddress! + position * outChannels * inChannels, Int32(inChannels),
+                                transformedInput + position * inChannels * tiles, Int32(tiles), 0,
+                                products + position * outChannels * tiles, Int32(tiles))
                 }
             }
         }
-        products.withUnsafeBufferPointer { m in
-            output.data.withUnsafeMutableBufferPointer { destination in
-                ComputeThreads.parallelFor(outChannels) { range in
-                    for item in 0..<input.batch {
-                        kseg_winograd_output(m.baseAddress, Int32(range.lowerBound), Int32(range.upperBound), Int32(outChannels), tiles,
-                                             item * tilesPerImage, Int32(tilesY), Int32(tilesX), bias, relu ? 1 : 0,
-                                             destination.baseAddress! + item * outputItemSize, Int32(outHeight), Int32(outWidth))
-                    }
+        output.data.withUnsafeMutableBufferPointer { destination in
+            ComputeThreads.parallelFor(outChannels) { range in
+                for item in 0..<input.batch {
+                    kseg_winograd_output(products, Int32(range.lowerBound), Int32(range.upperBound), Int32(outChannels), tiles,
+                                         item * tilesPerImage, Int32(tilesY), Int32(tilesX), bias, relu ? 1 : 0,
+                                         destination.baseAddress! + item * outputItemSize, Int32(outHeight), Int32(outWidth))
                 }
             }
         }
@@ -258,7 +243,7 @@ extension Conv2d {
 public func maxPool2d(_ input: Tensor, kernel: Int, stride: Int, padding: Int = 0) -> Tensor {
     let outHeight = (input.height + 2 * padding - kernel) / stride + 1
     let outWidth = (input.width + 2 * padding - kernel) / stride + 1
-    var output = Tensor(zeros: input.batch, channels: input.channels, height: outHeight, width: outWidth)
+    var output = Tensor(uninitialized: input.batch, channels: input.channels, height: outHeight, width: outWidth)
     for plane in 0..<(input.batch * input.channels) {
         let source = plane * input.planeSize
         let destination = plane * outHeight * outWidth
@@ -317,7 +302,7 @@ public func averagePool3x3(_ input: Tensor) -> Tensor {
 public func resizeNearest(_ input: Tensor, height: Int, width: Int) -> Tensor {
     let rows = nearestIndices(from: input.height, to: height)
     let columns = nearestIndices(from: input.width, to: width)
-    var output = Tensor(zeros: input.batch, channels: input.channels, height: height, width: width)
+    var output = Tensor(uninitialized: input.batch, channels: input.channels, height: height, width: width)
     for plane in 0..<(input.batch * input.channels) {
         let source = plane * input.planeSize
         let destination = plane * height * width

@@ -21,6 +21,13 @@ public struct Tensor: Sendable, Equatable {
                   data: [Float](repeating: 0, count: batch * channels * height * width))
     }
 
+    /// A tensor whose values the caller writes, every one, before reading any: no zero fill.
+    init(uninitialized batch: Int, channels: Int, height: Int, width: Int) {
+        let count = batch * channels * height * width
+        self.init(batch: batch, channels: channels, height: height, width: width,
+                  data: [Float](unsafeUninitializedCapacity: count) { $1 = count })
+    }
+
     public var shape: [Int] { [batch, channels, height, width] }
     public var planeSize: Int { height * width }
     /// Values in one batch item.

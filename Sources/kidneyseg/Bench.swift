@@ -7,7 +7,8 @@ struct Bench: ParsableCommand {
         abstract: "Time each model and the ensemble on 256x256 slices; print a markdown table.",
         discussion: """
             Each row warms up once, then repeats. GFLOP/s counts 2 × the conv multiply-accumulates. Peak RSS is the \
-            process's high-water mark during that row (reset between rows where Linux allows it).
+            process's high-water mark during that row (reset between rows where Linux allows it). Page faults/slice counts \
+            pages first touched during the timed runs: 0 means the forward pass reuses its memory.
             Example: kidneyseg bench --weights ../shared/fixtures/smp-unet/resnet50/weights.safetensors
             """
     )
@@ -38,8 +39,8 @@ struct Bench: ParsableCommand {
         let networks = try loadNetworks()
         let batchSizes = batches.split(separator: ",").compactMap { Int($0) }
         print("threads: \(threads), size: \(size)x\(size), repeats: \(repeats)\n")
-        print("| model | batch | ms/slice | GFLOP/s | peak RSS |")
-        print("|---|---:|---:|---:|---:|")
+        print("| model | batch | ms/slice | GFLOP/s | peak RSS | page faults/slice |")
+        print("|---|---:|---:|---:|---:|---:|")
         for batch in batchSizes {
             for (name, network) in networks {
                 print(measure(name, batch: batch) { input in _ = network.logits(input) })
@@ -74,16 +75,26 @@ struct Bench: ParsableCommand {
         resetPeakMemory()
         let counter = WorkCounter()
         WorkCounter.$current.withValue(counter) { body(input) }  // warm-up, counting the work
+        let faultsBefore = minorPageFaults()
         let milliseconds = (0..<repeats).map { _ in
             let start = DispatchTime.now().uptimeNanoseconds
             body(input)
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(batch)
         }
+        let faults = Double(minorPageFaults() - faultsBefore) / Double(repeats * batch)
         let mean = milliseconds.reduce(0, +) / Double(milliseconds.count)
         let sd = (milliseconds.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(max(1, milliseconds.count - 1))).squareRoot()
         let gflops = 2 * Double(counter.multiplyAccumulates) / Double(batch) / (mean / 1000) / 1e9
         let megabytes = Double(ComputeThreads.peakResidentBytes) / 1_048_576
-        return "| \(name) | \(batch) | \(String(format: "%.1f ± %.1f", mean, sd)) | \(String(format: "%.0f", gflops)) | \(String(format: "%.0f MB", megabytes)) |"
+        return "| \(name) | \(batch) | \(String(format: "%.1f ± %.1f", mean, sd)) | \(String(format: "%.0f", gflops)) | \(String(format: "%.0f MB", megabytes)) | \(String(format: "%.0f", faults)) |"
+    }
+
+    /// Pages this process has touched for the first time: in steady state, a forward pass that
+    /// reuses its memory adds none.
+    private func minorPageFaults() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_minflt
     }
 
     /// Resets the kernel's high-water mark of this process's RSS (Linux ≥ 4.0).
