@@ -29,11 +29,14 @@ final class WeightLoader {
         }
     }
 
-    func conv(_ name: String, in inChannels: Int, out outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
-              padding: (Int, Int) = (0, 0), bias: Bool = false, relu: Bool = false) -> Conv2d {
-        Conv2d(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride, padding: padding,
-               weights: tensor("\(name).weight", shape: [outChannels, inChannels, kernel.0, kernel.1]),
-               bias: bias ? tensor("\(name).bias", shape: [outChannels]) : nil, relu: relu)
+    /// A conv as `spec` names it, with its BatchNorm (if any) folded in and ReLU fused when asked.
+    func foldedConv(_ spec: ConvSpec) -> Conv2d {
+        let conv = Conv2d(inChannels: spec.inChannels, outChannels: spec.outChannels, kernel: spec.kernel, stride: spec.stride,
+                          padding: spec.padding,
+                          weights: tensor("\(spec.name).weight", shape: [spec.outChannels, spec.inChannels, spec.kernel.height, spec.kernel.width]),
+                          bias: spec.bias ? tensor("\(spec.name).bias", shape: [spec.outChannels]) : nil, relu: spec.relu)
+        guard let norm = spec.batchNorm else { return conv }
+        return conv.folding(batchNorm(norm, channels: spec.outChannels, epsilon: spec.epsilon))
     }
 
     func batchNorm(_ name: String, channels: Int, epsilon: Double) -> BatchNorm {
@@ -41,13 +44,6 @@ final class WeightLoader {
         return BatchNorm(weight: tensor("\(name).weight", shape: [channels]), bias: tensor("\(name).bias", shape: [channels]),
                          runningMean: tensor("\(name).running_mean", shape: [channels]),
                          runningVariance: tensor("\(name).running_var", shape: [channels]), epsilon: epsilon)
-    }
-
-    /// A conv and the BatchNorm after it, folded into one conv, with ReLU fused when asked.
-    func convBN(conv: String, bn: String, in inChannels: Int, out outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
-                padding: (Int, Int) = (0, 0), bias: Bool = false, epsilon: Double = 1e-5, relu: Bool = true) -> Conv2d {
-        let plain = self.conv(conv, in: inChannels, out: outChannels, kernel: kernel, stride: stride, padding: padding, bias: bias, relu: relu)
-        return plain.folding(batchNorm(bn, channels: outChannels, epsilon: epsilon))
     }
 
     /// Throws when anything was missing or mis-shaped, or when the file holds tensors the model
