@@ -25,6 +25,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["CNIfTI", "CPNG"]),
         .target(name: "SegmentationMetrics", dependencies: ["Imaging"]),
         .target(name: "NeuralNet", dependencies: ["Imaging", "COpenBLAS", "CCompute"]),
+        .target(name: "Training", dependencies: ["NeuralNet", "Imaging", "COpenBLAS"]),
         .target(name: "Store", dependencies: ["SegmentationMetrics", "CSQLite"]),
         .target(name: "HTTP", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(name: "Service", dependencies: [
@@ -41,6 +42,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "SegmentationMetricsTests", dependencies: ["SegmentationMetrics", "TestSupport"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "NeuralNet", "TestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "CSQLite", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTP", "Store", "NeuralNet", "TestSupport"]),

@@ -165,7 +165,8 @@ public struct Conv2d: Sendable {
 
     /// Lays out every receptive field as a column: row (c, ky, kx), column (oy, ox).
     /// Rows of the matrix are `rowStride` floats apart, so several images can sit side by side.
-    private func im2col(_ image: UnsafePointer<Float>, channels: Range<Int>, height: Int, width: Int,
+    /// The trainer's backward pass uses it too, with `col2im` as its adjoint.
+    public func im2col(_ image: UnsafePointer<Float>, channels: Range<Int>, height: Int, width: Int,
                         into columns: UnsafeMutablePointer<Float>, rowStride: Int) {
         let (outHeight, outWidth) = outputSize(height: height, width: width)
         var row = channels.lowerBound * kernel.height * kernel.width
@@ -315,7 +316,8 @@ public func resizeNearest(_ input: Tensor, height: Int, width: Int) -> Tensor {
     return output
 }
 
-func nearestIndices(from inputSize: Int, to outputSize: Int) -> [Int] {
+/// The source index of each destination index under PyTorch's `nearest` rule.
+public func nearestIndices(from inputSize: Int, to outputSize: Int) -> [Int] {
     let scale = Float(inputSize) / Float(outputSize)
     return (0..<outputSize).map { min(Int((Float($0) * scale).rounded(.down)), inputSize - 1) }
 }

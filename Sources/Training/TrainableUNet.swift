@@ -1,0 +1,219 @@
+import Foundation
+import NeuralNet
+
+/// An smp U-Net as the trainer holds it: the same `UNetGraph` the inference engine runs, with
+/// every conv and BatchNorm kept apart and learnable. Its state dict uses smp's names, so what
+/// it writes loads in the engine (which folds the BatchNorms) and in PyTorch.
+public final class TrainableUNet {
+    public let architecture: UNetArchitecture
+    let graph: UNetGraph
+    /// Every learnable tensor, in state-dict order.
+    public let parameters: [Parameter]
+    private let weights: [String: Parameter]
+    private let biases: [String: Parameter]
+    private let norms: [String: BatchNormState]
+    /// Encoder stages before this one (1 = the stem at 1/2, … 5 = the deepest) keep their weights
+    /// and BatchNorm statistics; 0 trains everything, as the U-Net paper found best.
+    public var firstTrainedStage = 0 {
+        didSet { updateTrainability() }
+    }
+
+    /// A network with He-initialised convs (Xavier for the head), BatchNorm at identity, and
+    /// `seed` deciding every value.
+    public init(architecture: UNetArchitecture, seed: UInt64) {
+        self.architecture = architecture
+        graph = UNetGraph(architecture)
+        var generator = SeededGenerator(seed: seed)
+        var parameters: [Parameter] = []
+        var weights: [String: Parameter] = [:]
+        var biases: [String: Parameter] = [:]
+        var norms: [String: BatchNormState] = [:]
+        for spec in graph.convolutions {
+            let fanIn = spec.inChannels * spec.kernel.height * spec.kernel.width
+            let isHead = spec.name == graph.head.name
+            let deviation = isHead ? (2 / Float(fanIn + spec.outChannels)).squareRoot() : (2 / Float(fanIn)).squareRoot()
+            let shape = [spec.outChannels, spec.inChannels, spec.kernel.height, spec.kernel.width]
+            let weight = Parameter(name: "\(spec.name).weight", shape: shape,
+                                   values: (0..<shape.reduce(1, *)).map { _ in generator.normal() * deviation })
+            weights[spec.name] = weight
+            parameters.append(weight)
+            if spec.bias {
+                let bias = Parameter(name: "\(spec.name).bias", shape: [spec.outChannels], values: [Float](repeating: 0, count: spec.outChannels))
+                biases[spec.name] = bias
+                parameters.append(bias)
+            }
+            if let norm = spec.batchNorm {
+                let state = BatchNormState(name: norm, channels: spec.outChannels, epsilon: spec.epsilon)
+                norms[spec.name] = state
+                parameters += [state.weight, state.bias]
+            }
+        }
+        self.parameters = parameters
+        self.weights = weights
+        self.biases = biases
+        self.norms = norms
+    }
+
+    private func updateTrainability() {
+        let frozen = Set(graph.stages.prefix(firstTrainedStage).flatMap(\.convolutions).map(\.name))
+        for spec in graph.convolutions {
+            let trainable = !frozen.contains(spec.name)
+            for parameter in [weights[spec.name], biases[spec.name], norms[spec.name]?.weight, norms[spec.name]?.bias].compactMap({ $0 }) {
+                parameter.isTrainable = trainable
+            }
+        }
+    }
+
+    // MARK: - Forward and backward
+
+    /// Runs the network on a batch. Returns the logits and a function that takes the loss's
+    /// gradient with respect to them and adds every trainable parameter's gradient to it.
+    /// With `training`, BatchNorm uses batch statistics (frozen stages excepted).
+    public func forward(_ input: Tensor, training: Bool) -> (logits: Tensor, backward: (Tensor) -> Void) {
+        var features: [Tensor] = []
+        var stageBackwards: [Backward] = []
+        for (index, stage) in graph.stages.enumerated() {
+            let (output, backward) = run(stage, features.last ?? input, training: training && index >= firstTrainedStage)
+            features.append(output)
+            stageBackwards.append(backward)
+        }
+        let sizes = UNetGraph.decoderSizes(features: features.map { ($0.height, $0.width) })
+        var (x, centerBackward) = run(.chain(graph.center), features.last!, training: training)
+        var blockBackwards: [(resize: Backward, skip: Int, channels: Int, convs: Backward)] = []
+        for (index, block) in graph.blocks.enumerated() {
+            let resizing = resize(x, height: sizes[index].height, width: sizes[index].width)
+            x = resizing.0
+            let channels = x.channels
+            let skip = features.count - 2 - index
+            if skip > 0 { x = concatenateChannels([x, features[skip]]) }
+            let convs = run(.chain([.conv(block.conv1), .conv(block.conv2)]), x, training: training)
+            x = convs.0
+            blockBackwards.append((resizing.1, skip, channels, convs.1))
+        }
+        let (logits, headBackward) = run(.conv(graph.head), x, training: training)
+
+        return (logits, { [firstTrainedStage] logitsGradient in
+            var featureGradients = [Tensor?](repeating: nil, count: features.count)
+            func addGradient(_ gradient: Tensor, to feature: Int) {
+                featureGradients[feature] = featureGradients[feature].map { sum($0, gradient) } ?? gradient
+            }
+            var gradient = headBackward(logitsGradient)
+            for block in blockBackwards.reversed() {
+                gradient = block.convs(gradient)
+                if block.skip > 0 {
+                    let parts = splitChannels(gradient, [block.channels, gradient.channels - block.channels])
+                    addGradient(parts[1], to: block.skip)
+                    gradient = parts[0]
+                }
+                gradient = block.resize(gradient)
+            }
+            addGradient(centerBackward(gradient), to: features.count - 1)
+            for index in stride(from: features.count - 1, through: max(firstTrainedStage, 0), by: -1) {
+                guard let gradient = featureGradients[index] else { continue }
+                let inputGradient = stageBackwards[index](gradient)
+                if index > 0 { addGradient(inputGradient, to: index - 1) }
+            }
+        })
+    }
+
+    private func run(_ layer: Layer, _ x: Tensor, training: Bool) -> (Tensor, Backward) {
+        switch layer {
+        case let .conv(spec):
+            let (convolved, convBackward) = convolution(x, spec, weight: weights[spec.name]!, bias: biases[spec.name])
+            guard let norm = norms[spec.name] else {
+                guard spec.relu else { return (convolved, convBackward) }
+                let output = Tensor(batch: convolved.batch, channels: convolved.channels, height: convolved.height, width: convolved.width,
+                                    data: convolved.data.map { max($0, 0) })
+                return (output, { gradient in convBackward(maskedByPositive(gradient, output)) })
+            }
+            let (normalised, normBackward) = batchNorm(convolved, norm, training: training, relu: spec.relu)
+            return (normalised, { convBackward(normBackward($0)) })
+        case let .maxPool(kernel, stride, padding):
+            return maxPool(x, kernel: kernel, stride: stride, padding: padding)
+        case .averagePool3x3:
+            return averagePool(x)
+        case let .chain(layers):
+            var output = x
+            var backwards: [Backward] = []
+            for layer in layers {
+                let (next, backward) = run(layer, output, training: training)
+                output = next
+                backwards.append(backward)
+            }
+            return (output, { gradient in backwards.reversed().reduce(gradient) { $1($0) } })
+        case let .residual(main, shortcut):
+            let (branch, branchBackward) = run(.chain(main), x, training: training)
+            let (skipped, skipBackward) = shortcut.map { run(.conv($0), x, training: training) } ?? (x, { $0 })
+            let output = add(branch, skipped, relu: true)
+            return (output, { gradient in
+                let masked = maskedByPositive(gradient, output)
+                return sum(branchBackward(masked), skipBackward(masked))
+            })
+        case let .branches(layers):
+            let results = layers.map { run($0, x, training: training) }
+            let outputs = results.map(\.0)
+            return (concatenateChannels(outputs), { gradient in
+                let gradients = zip(splitChannels(gradient, outputs.map(\.channels)), results).map { $1.1($0) }
+                return gradients.dropFirst().reduce(gradients[0]) { sum($0, $1) }
+            })
+        }
+    }
+
+    // MARK: - State dict
+
+    /// Every tensor under smp's state-dict names, BatchNorm running statistics included, in the
+    /// order `UNet.parameterShapes` lists them.
+    public func stateDict() -> [SafeTensorsFile.Tensor32] {
+        graph.convolutions.flatMap { spec -> [SafeTensorsFile.Tensor32] in
+            var tensors = [weights[spec.name]!].map { SafeTensorsFile.Tensor32(name: $0.name, shape: $0.shape, values: $0.values) }
+            if let bias = biases[spec.name] { tensors.append(.init(name: bias.name, shape: bias.shape, values: bias.values)) }
+            if let norm = norms[spec.name], let name = spec.batchNorm {
+                let channels = [spec.outChannels]
+                tensors += [.init(name: "\(name).weight", shape: channels, values: norm.weight.values),
+                            .init(name: "\(name).bias", shape: channels, values: norm.bias.values),
+                            .init(name: "\(name).running_mean", shape: channels, values: norm.runningMean),
+                            .init(name: "\(name).running_var", shape: channels, values: norm.runningVariance)]
+            }
+            return tensors
+        }
+    }
+
+    /// Copies every tensor of `file` whose name this network has: a previous model, or
+    /// pretrained encoder weights. Returns how many it copied; a tensor of the right name and the
+    /// wrong shape, or a file that matches nothing, is an error.
+    @discardableResult
+    public func load(_ file: SafeTensorsFile) throws -> Int {
+        var copied = 0
+        var problems: [String] = []
+        for spec in graph.convolutions {
+            var targets: [(String, (([Float]) -> Void), Int)] = [(weights[spec.name]!.name, { self.weights[spec.name]!.values = $0 }, weights[spec.name]!.values.count)]
+            if let bias = biases[spec.name] { targets.append((bias.name, { bias.values = $0 }, spec.outChannels)) }
+            if let norm = norms[spec.name], let name = spec.batchNorm {
+                targets += [("\(name).weight", { norm.weight.values = $0 }, spec.outChannels),
+                            ("\(name).bias", { norm.bias.values = $0 }, spec.outChannels),
+                            ("\(name).running_mean", { norm.runningMean = $0 }, spec.outChannels),
+                            ("\(name).running_var", { norm.runningVariance = $0 }, spec.outChannels)]
+            }
+            for (name, assign, count) in targets {
+                guard let entry = file.entries[name] else { continue }
+                guard entry.shape.reduce(1, *) == count else {
+                    problems.append("\(name) has shape \(entry.shape)")
+                    continue
+                }
+                assign(try file.floats(name))
+                copied += 1
+            }
+        }
+        guard problems.isEmpty, copied > 0 else {
+            throw ModelError.weightsDoNotMatch(problems.isEmpty ? ["no tensor in the file has a name this network uses"] : problems)
+        }
+        return copied
+    }
+}
+
+/// The gradient where `output` is positive, zero elsewhere: ReLU's backward.
+func maskedByPositive(_ gradient: Tensor, _ output: Tensor) -> Tensor {
+    var masked = gradient
+    for index in masked.data.indices where output.data[index] <= 0 { masked.data[index] = 0 }
+    return masked
+}
