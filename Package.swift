@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["CNIfTI", "CPNG"]),
         .target(name: "SegmentationMetrics", dependencies: ["Imaging"]),
         .target(name: "NeuralNet", dependencies: ["Imaging", "COpenBLAS", "CCompute"]),
-        .target(name: "Training", dependencies: ["NeuralNet", "Imaging", "COpenBLAS"]),
+        .target(name: "Training", dependencies: ["NeuralNet", "Imaging", "SegmentationMetrics", "COpenBLAS"]),
         .target(name: "Store", dependencies: ["SegmentationMetrics", "CSQLite"]),
         .target(name: "HTTP", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(name: "Service", dependencies: [
