@@ -128,3 +128,11 @@ public func gaussianBlur(_ image: Plane<Float>, sigma: Float) -> Plane<Float> {
 }
 
 private func clamp(_ index: Int, _ count: Int) -> Int { min(max(index, 0), count - 1) }
+
+/// Nearest-neighbour resampling with pixel centres aligned, for label maps: each output pixel
+/// takes the value under its centre.
+public func resizeNearest<Value>(_ image: Plane<Value>, width: Int, height: Int) -> Plane<Value> {
+    let columns = (0..<width).map { min(Int((Double($0) + 0.5) * Double(image.width) / Double(width)), image.width - 1) }
+    let rows = (0..<height).map { min(Int((Double($0) + 0.5) * Double(image.height) / Double(height)), image.height - 1) }
+    return Plane(width: width, height: height, values: rows.flatMap { row in columns.map { image.values[row * image.width + $0] } })
+}

@@ -32,6 +32,14 @@ public struct ModelManifest: Codable, Equatable, Sendable {
         }
 
         public var window: HounsfieldWindow { HounsfieldWindow(lower: huWindow[0], upper: huWindow[1]) }
+
+        /// An axial slice in Hounsfield units as the model sees it: windowed to [0, 1], resampled
+        /// to the input size, denoised. Serving and training both go through here.
+        public func modelInput(_ slice: Plane<Float>) -> Plane<Float> {
+            var plane = slice
+            window.apply(to: &plane.values)
+            return denoise.apply(to: resizeBilinear(plane, width: inputSize[0], height: inputSize[1]))
+        }
     }
 
     public init(name: String, description: String? = nil, architecture: UNetArchitecture,

@@ -43,12 +43,7 @@ public struct SegmentationPipeline: Sendable {
                 let batch = start..<min(start + batchSize, slices)
                 var input: [Float] = []
                 input.reserveCapacity(batch.count * inputWidth * inputHeight)
-                for slice in batch {
-                    var plane = stack.slice(slice)
-                    preprocessing.window.apply(to: &plane.values)
-                    let resized = resizeBilinear(plane, width: inputWidth, height: inputHeight)
-                    input += preprocessing.denoise.apply(to: resized).values
-                }
+                for slice in batch { input += preprocessing.modelInput(stack.slice(slice)).values }
                 let output = member.network.probabilities(
                     Tensor(batch: batch.count, channels: 1, height: inputHeight, width: inputWidth, data: input))
                 for (item, slice) in batch.enumerated() {

@@ -1,0 +1,147 @@
+import Foundation
+import Imaging
+import NeuralNet
+
+/// One patient's image and label map, as a training set lists them.
+public struct TrainingCase: Equatable, Sendable {
+    public var patient: String
+    public var image: URL
+    public var labels: URL
+
+    public init(patient: String, image: URL, labels: URL) {
+        self.patient = patient
+        self.image = image
+        self.labels = labels
+    }
+
+    /// The cases in a folder of either layout:
+    /// - KiTS: `case_XXXXX/imaging.nii.gz` with `case_XXXXX/segmentation.nii.gz`; the folder
+    ///   names the patient;
+    /// - PNG: `images/NAME.png` with `labels/NAME.png`; the part of NAME before its first `_`
+    ///   names the patient (CURVAS: `10001_394.png` is patient 10001, slice 394).
+    public static func cases(in folder: URL) throws -> [TrainingCase] {
+        let manager = FileManager.default
+        let names = ((try? manager.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
+        let kits = names.filter { $0.hasPrefix("case_") }.compactMap { name -> TrainingCase? in
+            let directory = folder.appendingPathComponent(name)
+            let image = directory.appendingPathComponent("imaging.nii.gz")
+            let labels = directory.appendingPathComponent("segmentation.nii.gz")
+            guard manager.fileExists(atPath: image.path), manager.fileExists(atPath: labels.path) else { return nil }
+            return TrainingCase(patient: name, image: image, labels: labels)
+        }
+        let images = folder.appendingPathComponent("images")
+        let pngs = ((try? manager.contentsOfDirectory(atPath: images.path)) ?? []).filter { $0.hasSuffix(".png") }.sorted().compactMap { name -> TrainingCase? in
+            let labels = folder.appendingPathComponent("labels/\(name)")
+            guard manager.fileExists(atPath: labels.path) else { return nil }
+            let patient = String(name.dropLast(4).prefix { $0 != "_" })
+            return TrainingCase(patient: patient, image: images.appendingPathComponent(name), labels: labels)
+        }
+        guard !(kits + pngs).isEmpty else { throw TrainingError.noCases(folder.path) }
+        return kits + pngs
+    }
+}
+
+public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
+    case noCases(String)
+    case mismatchedCase(patient: String, reason: String)
+    case noSlices
+    case invalidCheckpoint(String)
+    case invalidSetting(String)
+
+    public var description: String {
+        switch self {
+        case let .noCases(path):
+            "\(path) holds no training cases: expected case_XXXXX/imaging.nii.gz + segmentation.nii.gz, or images/*.png + labels/*.png"
+        case let .mismatchedCase(patient, reason): "case \(patient): \(reason)"
+        case .noSlices: "no slices were selected for training"
+        case let .invalidCheckpoint(reason): "cannot resume: \(reason)"
+        case let .invalidSetting(reason): reason
+        }
+    }
+}
+
+/// Training slices, preprocessed to a model's input once and stored in one file of fixed-size
+/// records (the image quantised to 16 bits, then the labels), so that batches stream from disk
+/// and memory does not grow with the dataset. Only a little per slice stays in memory: its
+/// patient and weight.
+public final class SliceCache {
+    public struct Slice: Equatable, Sendable {
+        public var patient: String
+        /// 1 / (slices kept from this patient), scaled so that the mean over the cache is 1.
+        public var weight: Float
+    }
+
+    public let width: Int
+    public let height: Int
+    public private(set) var slices: [Slice] = []
+    private let handle: FileHandle
+    private var recordBytes: Int { 3 * width * height }
+
+    /// Reads every case, keeps the slices that show kidney or tumour and `backgroundFraction` of
+    /// the others (chosen by `seed`), and writes them, as `preprocessing` prepares model inputs,
+    /// to `file`.
+    public init(cases: [TrainingCase], preprocessing: ModelManifest.Preprocessing, reader: VolumeReader,
+                backgroundFraction: Double, seed: UInt64, file: URL) throws {
+        (width, height) = (preprocessing.inputSize[0], preprocessing.inputSize[1])
+        FileManager.default.createFile(atPath: file.path, contents: nil)
+        guard let handle = FileHandle(forUpdatingAtPath: file.path) else { throw TrainingError.invalidSetting("cannot write \(file.path)") }
+        self.handle = handle
+        var generator = SeededGenerator(seed: seed)
+        var patients: [String] = []
+        for trainingCase in cases {
+            let ct = try reader.readCT(from: trainingCase.image).axialStack()
+            let labels = try reader.readLabels(from: trainingCase.labels).axialStack()
+            guard ct.size == labels.size else {
+                throw TrainingError.mismatchedCase(patient: trainingCase.patient, reason: "the image is \(ct.size) voxels and the labels \(labels.size)")
+            }
+            let foreground = (0..<ct.sliceCount).filter { labels.slice($0).values.contains { $0 > 0 } }
+            let background = Array(Set(0..<ct.sliceCount).subtracting(foreground)).sorted().shuffled(using: &generator)
+            let kept = foreground + background.prefix(Int((Double(background.count) * backgroundFraction).rounded()))
+            for index in kept.sorted() {
+                try append(image: preprocessing.modelInput(ct.slice(index)),
+                           labels: resizeNearest(labels.slice(index), width: width, height: height))
+                patients.append(trainingCase.patient)
+            }
+        }
+        guard !patients.isEmpty else { throw TrainingError.noSlices }
+        let counts = Dictionary(patients.map { ($0, 1) }, uniquingKeysWith: +)
+        let scale = Float(patients.count) / Float(counts.count)
+        slices = patients.map { Slice(patient: $0, weight: scale / Float(counts[$0]!)) }
+    }
+
+    deinit { try? handle.close() }
+
+    private func append(image: Plane<Float>, labels: Plane<UInt8>) throws {
+        var record = [UInt8](repeating: 0, count: recordBytes)
+        for (index, value) in image.values.enumerated() {
+            let quantised = UInt16((min(max(value, 0), 1) * 65535).rounded())
+            record[2 * index] = UInt8(quantised & 0xFF)
+            record[2 * index + 1] = UInt8(quantised >> 8)
+        }
+        record.replaceSubrange((2 * width * height)..., with: labels.values.map { min($0, 2) })
+        try handle.write(contentsOf: record)
+    }
+
+    /// Slice `index`'s model input and labels.
+    public func read(_ index: Int) throws -> (image: Plane<Float>, labels: Plane<UInt8>) {
+        try handle.seek(toOffset: UInt64(index * recordBytes))
+        guard let data = try handle.read(upToCount: recordBytes), data.count == recordBytes else {
+            throw TrainingError.invalidSetting("the slice cache ends early")
+        }
+        let bytes = [UInt8](data)
+        let pixels = width * height
+        let image = (0..<pixels).map { Float(UInt16(bytes[2 * $0]) | UInt16(bytes[2 * $0 + 1]) << 8) / 65535 }
+        return (Plane(width: width, height: height, values: image), Plane(width: width, height: height, values: Array(bytes[(2 * pixels)...])))
+    }
+
+    /// The slices of a seeded share of the patients (at least one when there are two or more),
+    /// and those of the rest: a split by patient, so no patient is on both sides.
+    public func splitByPatient(validationFraction: Double, seed: UInt64) -> (training: [Int], validation: [Int]) {
+        var generator = SeededGenerator(seed: seed)
+        let patients = Array(Set(slices.map(\.patient))).sorted().shuffled(using: &generator)
+        let count = patients.count > 1 ? max(1, Int((Double(patients.count) * validationFraction).rounded())) : 0
+        let held = Set(patients.prefix(validationFraction > 0 ? count : 0))
+        let indices = Array(slices.indices)
+        return (indices.filter { !held.contains(slices[$0].patient) }, indices.filter { held.contains(slices[$0].patient) })
+    }
+}
