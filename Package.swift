@@ -34,7 +34,7 @@ let package = Package(
         ], resources: [.copy("Resources/openapi.json")]),
         .executableTarget(
             name: "kidneyseg",
-            dependencies: ["Imaging", "SegmentationMetrics", "NeuralNet", "Service", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Imaging", "SegmentationMetrics", "NeuralNet", "Training", "Service", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // Test-only helpers: paths to ../shared/data and byte-level builders of NIfTI and PNG files.

@@ -58,7 +58,7 @@ public struct ModelManifest: Codable, Equatable, Sendable {
     }
 
     /// Checks what the types cannot: sizes, counts and ranges.
-    func validate() throws {
+    public func validate() throws {
         func fail(_ reason: String) -> ModelError { .invalidManifest(name: name, reason: reason) }
         guard formatVersion == 1 else { throw fail("format_version \(formatVersion) is not supported (expected 1)") }
         guard labels.count == architecture.classes else { throw fail("\(labels.count) labels for \(architecture.classes) classes") }
