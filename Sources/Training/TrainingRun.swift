@@ -18,8 +18,10 @@ public final class TrainingRun {
     }
 
     /// Trains from scratch, or with `resume` from the output folder's last checkpoint (whose
-    /// configuration then applies, with this run's epoch count).
-    public func run(resume: Bool = false) throws {
+    /// configuration then applies, with this run's epoch count). This call stops early, with the
+    /// checkpoint saved, after `epochLimit` epochs or after the epoch that passes `timeLimit`
+    /// seconds, so that a long run can be spread over several sessions.
+    public func run(resume: Bool = false, epochLimit: Int? = nil, timeLimit: TimeInterval? = nil) throws {
         var configuration = configuration
         let network: TrainableUNet
         var optimizer: Adam
@@ -68,7 +70,10 @@ public final class TrainingRun {
         let augmentation = Augmentation(proportion: configuration.augmentation)
         let validation = try batches(of: split.validation, from: cache, size: configuration.batchSize)
 
-        for epoch in progress.epochsDone..<configuration.epochs {
+        let (began, firstEpoch) = (Date(), progress.epochsDone)
+        for epoch in firstEpoch..<configuration.epochs {
+            if let epochLimit, epoch - firstEpoch >= epochLimit { break }
+            if let timeLimit, Date().timeIntervalSince(began) >= timeLimit { break }
             let started = Date()
             var generator = SeededGenerator(seed: configuration.seed &+ UInt64(epoch + 1) &* 0x9E37_79B9)
             var order: [Int] = []

@@ -22,6 +22,10 @@ struct Train: ParsableCommand {
     var output: String
     @Flag(help: "Continue from the checkpoint in --output.")
     var resume = false
+    @Option(name: .customLong("stop-after"), help: "Stop after this many epochs in this call (resume later).")
+    var stopAfter: Int?
+    @Option(name: .customLong("time-limit"), help: "Stop after the epoch that passes this many minutes (resume later).")
+    var timeLimit: Double?
 
     @Option(help: "Model name in the manifest.") var name: String?
     @Option(help: "resnet18, resnet34, resnet50, resnet101, vgg16_bn or tu-inception_v3.") var encoder: String?
@@ -82,7 +86,7 @@ struct Train: ParsableCommand {
         if let seed { settings.seed = seed }
         if !resume { try settings.validate() }
         let run = TrainingRun(configuration: settings, output: URL(argument: output)) { line in print(line) }
-        try run.run(resume: resume)
+        try run.run(resume: resume, epochLimit: stopAfter, timeLimit: timeLimit.map { $0 * 60 })
     }
 
     private static func numbers(_ text: String, _ flag: String) throws -> [Float] {
