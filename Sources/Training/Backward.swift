@@ -6,8 +6,10 @@ import NeuralNet
 /// gradients of the step's parameters to them on the way.
 public typealias Backward = (Tensor) -> Tensor
 
-/// A conv without BatchNorm. Forward runs on the inference engine's kernels; backward is two
-/// GEMMs per image, dW += dY · colsᵀ and dcols = Wᵀ · dY, then col2im (im2col's adjoint).
+/// A conv without BatchNorm. Forward runs on the inference engine's kernels. Backward computes
+/// dW += dY · colsᵀ per image; the input's gradient is, at stride 1, the forward conv of dY with
+/// the kernels turned 180° and in/out swapped (so Winograd serves it too), and otherwise
+/// Wᵀ · dY followed by col2im, im2col's adjoint.
 public func convolution(_ input: Tensor, _ spec: ConvSpec, weight: Parameter, bias: Parameter?) -> (Tensor, Backward) {
     let conv = Conv2d(inChannels: spec.inChannels, outChannels: spec.outChannels, kernel: spec.kernel, stride: spec.stride,
                       padding: spec.padding, weights: weight.values, bias: bias?.values)
@@ -17,10 +19,11 @@ public func convolution(_ input: Tensor, _ spec: ConvSpec, weight: Parameter, bi
         let rows = spec.inChannels * spec.kernel.height * spec.kernel.width
         let columns = output.planeSize
         let pointwise = spec.kernel == (1, 1) && spec.stride == (1, 1) && spec.padding == (0, 0)
-        var inputGradient = Tensor(zeros: input.batch, channels: input.channels, height: height, width: width)
+        let transposed = spec.stride == (1, 1) ? transposedConvolution(spec, weights: weight.values) : nil
+        var inputGradient = transposed?(outputGradient) ?? Tensor(zeros: input.batch, channels: input.channels, height: height, width: width)
         var weightGradient = [Float](repeating: 0, count: weight.values.count)
         var lowered = [Float](repeating: 0, count: pointwise ? 0 : rows * columns)
-        var loweredGradient = [Float](repeating: 0, count: pointwise ? 0 : rows * columns)
+        var loweredGradient = [Float](repeating: 0, count: pointwise || transposed != nil ? 0 : rows * columns)
         input.data.withUnsafeBufferPointer { images in
         outputGradient.data.withUnsafeBufferPointer { gradients in
         weight.values.withUnsafeBufferPointer { weights in
@@ -43,6 +46,7 @@ public func convolution(_ input: Tensor, _ spec: ConvSpec, weight: Parameter, bi
                                 gradient + channels.lowerBound * columns, Int32(columns), columnsOfImage, Int32(columns), 1,
                                 weightGradient.baseAddress! + channels.lowerBound * rows, Int32(rows))
                 }
+                guard transposed == nil else { continue }
                 let target = pointwise ? imageGradient : loweredGradient.baseAddress!
                 ComputeThreads.parallelFor(columns) { range in
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(range.count), Int32(outChannels), 1,
@@ -61,6 +65,24 @@ public func convolution(_ input: Tensor, _ spec: ConvSpec, weight: Parameter, bi
         bias?.accumulate(channelSums(outputGradient))
         return inputGradient
     })
+}
+
+/// The stride-1 conv that maps dY to dX: kernels turned 180°, input and output channels swapped,
+/// padding k − 1 − p on each axis.
+private func transposedConvolution(_ spec: ConvSpec, weights: [Float]) -> Conv2d {
+    let (kh, kw) = spec.kernel
+    var flipped = [Float](repeating: 0, count: weights.count)
+    for out in 0..<spec.outChannels {
+        for input in 0..<spec.inChannels {
+            for ky in 0..<kh {
+                for kx in 0..<kw {
+                    flipped[((input * spec.outChannels + out) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx)] = weights[((out * spec.inChannels + input) * kh + ky) * kw + kx]
+                }
+            }
+        }
+    }
+    return Conv2d(inChannels: spec.outChannels, outChannels: spec.inChannels, kernel: spec.kernel,
+                  padding: (kh - 1 - spec.padding.height, kw - 1 - spec.padding.width), weights: flipped)
 }
 
 /// im2col's adjoint: adds every column entry back onto the input pixel it was copied from.
@@ -102,16 +124,17 @@ public func channelSums(_ tensor: Tensor) -> [Float] {
 
 /// BatchNorm, then ReLU when asked. In training mode it normalises with the batch's statistics
 /// and moves the running ones towards them; frozen, it uses the running statistics as inference
-/// does, and passes the gradient through its fixed affine map.
+/// does, and passes the gradient through its fixed affine map. Channels are split over the
+/// compute threads.
 public func batchNorm(_ input: Tensor, _ state: BatchNormState, training: Bool, relu: Bool) -> (Tensor, Backward) {
-    let (channels, plane) = (input.channels, input.planeSize)
-    let count = input.batch * plane
-    /// Calls body(channel, flat index) for every value, channel by channel within each item.
-    func forEachIndex(_ body: (Int, Int) -> Void) {
-        for item in 0..<input.batch {
-            for channel in 0..<channels {
-                let start = item * input.itemSize + channel * plane
-                for index in start..<(start + plane) { body(channel, index) }
+    let (channels, plane, batch, itemSize) = (input.channels, input.planeSize, input.batch, input.itemSize)
+    let count = Float(batch * plane)
+    /// Runs body(channel, values of that channel in one image) for every channel and image, the
+    /// channels split over the threads.
+    func eachChannel(_ body: (Int, Range<Int>) -> Void) {
+        ComputeThreads.parallelFor(channels) { range in
+            for channel in range {
+                for item in 0..<batch { body(channel, (item * itemSize + channel * plane)..<(item * itemSize + (channel + 1) * plane)) }
             }
         }
     }
@@ -120,10 +143,20 @@ public func batchNorm(_ input: Tensor, _ state: BatchNormState, training: Bool, 
     if training {
         var sums = [Double](repeating: 0, count: channels)
         var squares = [Double](repeating: 0, count: channels)
-        forEachIndex { channel, index in
-            let value = Double(input.data[index])
-            sums[channel] += value
-            squares[channel] += value * value
+        input.data.withUnsafeBufferPointer { x in
+            sums.withUnsafeMutableBufferPointer { sums in
+                squares.withUnsafeMutableBufferPointer { squares in
+                    eachChannel { channel, values in
+                        var (sum, square): (Float, Float) = (0, 0)
+                        for index in values {
+                            sum += x[index]
+                            square += x[index] * x[index]
+                        }
+                        sums[channel] += Double(sum)
+                        squares[channel] += Double(square)
+                    }
+                }
+            }
         }
         for channel in 0..<channels {
             let batchMean = sums[channel] / Double(count)
@@ -139,29 +172,52 @@ public func batchNorm(_ input: Tensor, _ state: BatchNormState, training: Bool, 
     let (gamma, beta) = (state.weight.values, state.bias.values)
     var normalised = input
     var output = input
-    forEachIndex { channel, index in
-        normalised.data[index] = (input.data[index] - mean[channel]) * inverseDeviation[channel]
-        let value = gamma[channel] * normalised.data[index] + beta[channel]
-        output.data[index] = relu ? max(value, 0) : value
+    input.data.withUnsafeBufferPointer { x in
+        normalised.data.withUnsafeMutableBufferPointer { normalised in
+            output.data.withUnsafeMutableBufferPointer { output in
+                eachChannel { channel, values in
+                    let (shift, scale) = (mean[channel], inverseDeviation[channel])
+                    for index in values {
+                        normalised[index] = (x[index] - shift) * scale
+                        let value = gamma[channel] * normalised[index] + beta[channel]
+                        output[index] = relu ? max(value, 0) : value
+                    }
+                }
+            }
+        }
     }
     return (output, { outputGradient in
         var gradient = outputGradient
-        if relu { for index in gradient.data.indices where output.data[index] <= 0 { gradient.data[index] = 0 } }
         var sums = [Float](repeating: 0, count: channels)
         var products = [Float](repeating: 0, count: channels)
-        forEachIndex { channel, index in
-            sums[channel] += gradient.data[index]
-            products[channel] += gradient.data[index] * normalised.data[index]
+        gradient.data.withUnsafeMutableBufferPointer { gradient in
+            output.data.withUnsafeBufferPointer { output in
+                normalised.data.withUnsafeBufferPointer { normalised in
+                    sums.withUnsafeMutableBufferPointer { sums in
+                        products.withUnsafeMutableBufferPointer { products in
+                            eachChannel { channel, values in
+                                for index in values {
+                                    if relu && output[index] <= 0 { gradient[index] = 0 }
+                                    sums[channel] += gradient[index]
+                                    products[channel] += gradient[index] * normalised[index]
+                                }
+                            }
+                            eachChannel { channel, values in
+                                let scale = gamma[channel] * inverseDeviation[channel]
+                                let (meanGradient, meanProduct) = (sums[channel] / count, products[channel] / count)
+                                for index in values {
+                                    gradient[index] = training
+                                        ? scale * (gradient[index] - meanGradient - normalised[index] * meanProduct)
+                                        : scale * gradient[index]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
         state.weight.accumulate(products)
         state.bias.accumulate(sums)
-        let n = Float(count)
-        forEachIndex { channel, index in
-            let scale = gamma[channel] * inverseDeviation[channel]
-            gradient.data[index] = training
-                ? scale * (gradient.data[index] - sums[channel] / n - normalised.data[index] * products[channel] / n)
-                : scale * gradient.data[index]
-        }
         return gradient
     })
 }

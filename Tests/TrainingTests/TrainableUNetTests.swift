@@ -15,8 +15,10 @@ import Training
     /// parameter at a time, against central differences. BatchNorm runs frozen, on running
     /// statistics warmed up to the batch's, so the network is piecewise linear and well scaled;
     /// the batch-statistics backward is checked on its own in `BackwardTests`. The quotient is
-    /// taken at three step sizes and the best one counts, since float32 round-off limits the small
-    /// steps and ReLU kinks the large ones. The stem is left out: behind every layer of a tiny
+    /// taken at five step sizes and the best one counts, since float32 round-off limits the small
+    /// steps and ReLU kinks the large ones; even so a quotient can sit 20-25 % off, so the bound
+    /// is 30 %. A miswired network is far outside it: dropping a residual block's shortcut
+    /// gradient gives errors of 120-620 %. The stem is left out: behind every layer of a tiny
     /// random network, its loss is too rough for any float32 step.
     @Test(arguments: families)
     func wholeNetworkGradients(encoder: EncoderName, size: Int) {
@@ -38,8 +40,8 @@ import Training
                 defer { parameter.values = original }
                 return zip(network.forward(x, training: false).logits.data, projection.data).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
             }
-            let error = [Float(1e-3), 3e-4, 1e-4].map { step in abs((loss(step) - loss(-step)) / Double(2 * step) - analytic) / abs(analytic) }.min()!
-            #expect(error < 0.2, "\(parameter.name): relative error \(error)")
+            let error = [Float(3e-3), 1e-3, 3e-4, 1e-4, 3e-5].map { step in abs((loss(step) - loss(-step)) / Double(2 * step) - analytic) / abs(analytic) }.min()!
+            #expect(error < 0.3, "\(parameter.name): relative error \(error)")
         }
     }
 
