@@ -19,6 +19,8 @@ public struct ServiceConfiguration: Equatable, Sendable {
     public var tokens: [String] = []
     /// Whether /healthz, /readyz and /metrics answer without a token.
     public var openHealthEndpoints = true
+    /// Refuse to start without tokens, so that a production deployment cannot run open by mistake.
+    public var requireTokens = false
 
     public init() {}
 
@@ -34,7 +36,11 @@ public struct ServiceConfiguration: Equatable, Sendable {
         ("max_queued_jobs", { $0.maxQueuedJobs = try integer($1, "max_queued_jobs") }),
         ("tokens", { $0.tokens = $1.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }),
         ("open_health_endpoints", { $0.openHealthEndpoints = try boolean($1, "open_health_endpoints") }),
+        ("require_tokens", { $0.requireTokens = try boolean($1, "require_tokens") }),
     ]
+
+    /// Every key's name, in the order the file documents them.
+    public static var keyNames: [String] { keys.map(\.name) }
 
     public static func environmentVariable(for key: String) -> String { "KIDNEYSEG_" + key.uppercased() }
 
@@ -43,7 +49,7 @@ public struct ServiceConfiguration: Equatable, Sendable {
         var configuration = ServiceConfiguration()
         if let file, FileManager.default.fileExists(atPath: file.path) {
             let object: Any
-            do { object = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) } catch {
+            do { object = try JSONSerialization.jsonObject(with: withoutComments(Data(contentsOf: file))) } catch {
                 throw ConfigurationError("\(file.path) is not valid JSON: \(error.localizedDescription)")
             }
             guard let fields = object as? [String: Any] else { throw ConfigurationError("\(file.path) must hold one JSON object") }
@@ -80,7 +86,13 @@ public struct ServiceConfiguration: Equatable, Sendable {
         guard maxUploadMegabytes >= 1 else { throw ConfigurationError("max_upload_mb must be at least 1") }
         guard maxQueuedJobs >= 1 else { throw ConfigurationError("max_queued_jobs must be at least 1") }
         guard !dataDirectory.isEmpty, !modelsDirectory.isEmpty else { throw ConfigurationError("data_dir and models_dir must be set") }
+        guard !requireTokens || !tokens.isEmpty else {
+            throw ConfigurationError("require_tokens is set but there are no tokens: set \(Self.environmentVariable(for: "tokens"))")
+        }
     }
+
+    /// The SQLite job database, in the data directory.
+    public var databaseFile: URL { URL(fileURLWithPath: dataDirectory).appendingPathComponent("kidneyseg.sqlite") }
 
     /// Threads per worker so that workers × threads stays within `cores`.
     public func computeThreads(cores: Int) -> Int {
@@ -99,6 +111,30 @@ public struct ServiceConfiguration: Equatable, Sendable {
         default: throw ConfigurationError("\(key) must be true or false, not \(text)")
         }
     }
+}
+
+/// JSON with `//` comments to the end of a line (as tsconfig.json and VS Code's settings allow),
+/// so that the configuration file documents each key where it is set. Slashes inside strings stay.
+func withoutComments(_ data: Data) -> Data {
+    var output: [UInt8] = []
+    var (inString, escaped, inComment) = (false, false, false)
+    let bytes = [UInt8](data)
+    for (index, byte) in bytes.enumerated() {
+        if inComment {
+            if byte == UInt8(ascii: "\n") { inComment = false; output.append(byte) }
+            continue
+        }
+        if inString {
+            if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+        } else if byte == UInt8(ascii: "\"") {
+            inString = true
+        } else if byte == UInt8(ascii: "/"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "/") {
+            inComment = true
+            continue
+        }
+        output.append(byte)
+    }
+    return Data(output)
 }
 
 public struct ConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {

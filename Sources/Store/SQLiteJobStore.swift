@@ -68,6 +68,15 @@ public final class SQLiteJobStore: JobStore, @unchecked Sendable {
         }
     }
 
+    /// Writes a consistent copy of the live database to `destination` (which must not exist)
+    /// with `VACUUM INTO`: it reads one snapshot, so writers carry on meanwhile, and the copy is
+    /// compacted and ready to open. A second process can run it against the same file.
+    public static func backup(databaseAt path: String, to destination: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw StoreError(message: "no database at \(path)") }
+        guard !FileManager.default.fileExists(atPath: destination) else { throw StoreError(message: "\(destination) exists already") }
+        try SQLiteDatabase(path: path).query("VACUUM INTO ?", [.text(destination)])
+    }
+
     public var schemaVersion: Int {
         (try? locked { try database.query("PRAGMA user_version").first?.first?.integer ?? 0 }) ?? 0
     }

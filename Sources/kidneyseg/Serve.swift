@@ -22,6 +22,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("threads-per-worker"), help: "Compute threads per worker (0: share the cores).") var threadsPerWorker: Int?
     @Option(name: .customLong("max-upload-mb"), help: "The largest upload, in MiB.") var maxUploadMegabytes: Int?
     @Option(name: .customLong("max-queued-jobs"), help: "Queued jobs beyond this get 429.") var maxQueuedJobs: Int?
+    @Option(name: .customLong("open-health-endpoints"), help: "Whether /healthz, /readyz and /metrics answer without a token (true or false).")
+    var openHealthEndpoints: String?
+    @Option(name: .customLong("require-tokens"), help: "Refuse to start without tokens (true or false).") var requireTokens: String?
     @Option(name: .customLong("drain-seconds"), help: "On SIGTERM, how long running jobs may finish before they are queued again.")
     var drainSeconds: Double = 30
 
@@ -30,13 +33,14 @@ struct Serve: ParsableCommand {
             "host": host, "port": port.map(String.init), "data_dir": dataDirectory, "models_dir": modelsDirectory,
             "workers": workers.map(String.init), "threads_per_worker": threadsPerWorker.map(String.init),
             "max_upload_mb": maxUploadMegabytes.map(String.init), "max_queued_jobs": maxQueuedJobs.map(String.init),
+            "open_health_endpoints": openHealthEndpoints, "require_tokens": requireTokens,
         ].compactMapValues { $0 }
         let settings = try ServiceConfiguration.load(file: URL(argument: config), environment: ProcessInfo.processInfo.environment, flags: flags)
         ComputeThreads.configure()
         let ensemble = try Ensemble(folder: URL(argument: settings.modelsDirectory))
         let data = URL(argument: settings.dataDirectory)
         let files = try JobFiles(dataDirectory: data)
-        let store = try SQLiteJobStore(path: data.appendingPathComponent("kidneyseg.sqlite").path)
+        let store = try SQLiteJobStore(path: settings.databaseFile.path)
         let service = KidneySegService(configuration: settings, store: store, files: files, ensemble: ensemble,
                                        cores: ProcessInfo.processInfo.activeProcessorCount)
         try service.start()

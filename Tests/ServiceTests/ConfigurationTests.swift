@@ -19,6 +19,12 @@ import Testing
         #expect(try ServiceConfiguration.load(file: shipped, environment: [:], flags: [:]) == ServiceConfiguration())
     }
 
+    @Test func commentsMayFollowAnythingButSlashesInStringsStay() throws {
+        let url = try file("// settings\n{\n  \"data_dir\": \"/var//lib\", // where data lives\n  \"host\": \"a\\\"//b\"\n}\n")
+        let settings = try ServiceConfiguration.load(file: url, environment: [:], flags: [:])
+        #expect(settings.dataDirectory == "/var//lib" && settings.host == "a\"//b")
+    }
+
     @Test func flagsBeatTheEnvironmentWhichBeatsTheFile() throws {
         let url = try file(#"{"port": 9000, "workers": 3, "tokens": ["a", "b"], "open_health_endpoints": false}"#)
         let fromFile = try ServiceConfiguration.load(file: url, environment: [:], flags: [:])
@@ -57,5 +63,47 @@ import Testing
         } throws: { error in
             (error as? ConfigurationError)?.description.contains(message) == true
         }
+    }
+}
+
+/// The configuration's documentation and its code list the same keys.
+@Suite struct ConfigurationDocumentationTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The README's table rows: key, environment variable, flag, default.
+    static func readmeRows() throws -> [[String]] {
+        let readme = try String(contentsOf: repository.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = readme.components(separatedBy: "### Configuration")[1].components(separatedBy: "\n## ")[0]
+        return section.split(separator: "\n").filter { $0.hasPrefix("| `") }.map { line in
+            line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+    }
+
+    @Test func everyKeyInTheCodeIsInTheReadmeAndBack() throws {
+        let rows = try Self.readmeRows()
+        let documented = rows.map { $0[0].trimmingCharacters(in: CharacterSet(charactersIn: "`")) }
+        #expect(documented.sorted() == ServiceConfiguration.keyNames.sorted())
+        for row in rows {
+            let key = row[0].trimmingCharacters(in: CharacterSet(charactersIn: "`"))
+            #expect(row[1].hasPrefix("`\(ServiceConfiguration.environmentVariable(for: key))`"), "\(key): \(row[1])")
+        }
+    }
+
+    @Test func theShippedFileDocumentsEveryKeyWhereItIsSet() throws {
+        let lines = try String(contentsOf: Self.repository.appendingPathComponent("Config/kidneyseg.json"), encoding: .utf8)
+            .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        for key in ServiceConfiguration.keyNames {
+            let line = try #require(lines.firstIndex { $0.hasPrefix("\"\(key)\":") }, "\(key) is not in Config/kidneyseg.json")
+            #expect(lines[line - 1].hasPrefix("//"), "\(key) has no comment above it")
+        }
+    }
+
+    @Test func theProductionExampleRequiresTokens() throws {
+        let production = Self.repository.appendingPathComponent("Config/production.json")
+        #expect(throws: ConfigurationError("require_tokens is set but there are no tokens: set KIDNEYSEG_TOKENS")) {
+            try ServiceConfiguration.load(file: production, environment: [:], flags: [:])
+        }
+        let settings = try ServiceConfiguration.load(file: production, environment: ["KIDNEYSEG_TOKENS": "s3cret"], flags: [:])
+        #expect(settings.tokens == ["s3cret"] && settings.workers == 2 && settings.host == "0.0.0.0")
     }
 }

@@ -152,3 +152,42 @@ import Testing
         }
     }
 }
+
+extension SQLiteJobStoreTests {
+    /// A backup taken while another connection writes is a consistent snapshot: it opens, passes
+    /// SQLite's integrity check, and holds some prefix of the writes, every row whole.
+    @Test func backsUpALiveDatabaseWhileItIsWritten() throws {
+        let store = try SQLiteJobStore(path: path)
+        for index in 0..<50 { _ = try store.submit(job("before-\(index)", at: Double(index)), idempotencyKey: nil) }
+        let writing = DispatchGroup()
+        nonisolated(unsafe) var written = 0
+        DispatchQueue.global().async(group: writing) {
+            for index in 0..<400 {
+                _ = try? store.submit(self.job("during-\(index)", at: 100 + Double(index)), idempotencyKey: "key-\(index)")
+                written += 1
+            }
+        }
+        let copies = (0..<3).map { scratch.url.appendingPathComponent("backup-\($0).sqlite").path }
+        for copy in copies {
+            try SQLiteJobStore.backup(databaseAt: path, to: copy)
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        writing.wait()
+        #expect(written == 400)
+        for copy in copies {
+            var handle: OpaquePointer?
+            #expect(sqlite3_open_v2(copy, &handle, SQLITE_OPEN_READONLY, nil) == SQLITE_OK)
+            var statement: OpaquePointer?
+            sqlite3_prepare_v2(handle, "PRAGMA integrity_check", -1, &statement, nil)
+            #expect(sqlite3_step(statement) == SQLITE_ROW && String(cString: sqlite3_column_text(statement, 0)) == "ok")
+            sqlite3_finalize(statement)
+            sqlite3_close(handle)
+            let backup = try SQLiteJobStore(path: copy)
+            let jobs = try backup.jobs(status: nil, limit: 500, after: nil)
+            #expect(jobs.count >= 50 && jobs.count <= 450)
+            // A snapshot holds the first writes in order, and each job's idempotency key with it.
+            #expect(jobs.map(\.id) == Array(((0..<50).map { "before-\($0)" } + (0..<400).map { "during-\($0)" }).prefix(jobs.count)))
+        }
+        #expect(throws: StoreError.self) { try SQLiteJobStore.backup(databaseAt: path, to: copies[0]) }
+    }
+}
