@@ -64,19 +64,31 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
             return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")],
                                 body: .bytes(Data(try metrics.exposition(store: store))))
         case ("GET", "/openapi.json"): return .json(200, APIDocument.json)
-        case ("POST", "/v1/jobs"): return try submit(request)
+        case ("POST", "/v1/jobs"):
+            try requireFraming(request)
+            return try submit(request)
         case ("GET", "/v1/jobs"): return try list(query)
         case ("GET", "/v1/jobs/{id}"): return try describe(segments[2])
         case ("DELETE", "/v1/jobs/{id}"): return try cancelOrDelete(segments[2])
         case ("GET", "/v1/jobs/{id}/mask"): return try mask(segments[2])
         case ("GET", "/v1/jobs/{id}/overlay.png"): return try overlay(segments[2], query)
         case ("GET", "/v1/jobs/{id}/view"): return try viewer(segments[2])
-        case ("PUT", "/v1/jobs/{id}/reference"): return try attachReference(request, to: segments[2])
+        case ("PUT", "/v1/jobs/{id}/reference"):
+            try requireFraming(request)
+            return try attachReference(request, to: segments[2])
         case ("GET", "/v1/models"): return try models()
         case ("GET", "/v1/metrics/summary"): return try metricsSummary()
         default:
             let allowed = APIDocument.methods(matching: path).joined(separator: ", ")
             throw APIError(405, "method_not_allowed", "\(request.head.method) is not allowed on \(path); use \(allowed)", headers: ["Allow": allowed])
+        }
+    }
+
+    /// Uploads must say how long they are (Content-Length) or arrive chunked; a body without
+    /// either would read as empty.
+    private func requireFraming(_ request: HTTPRequest) throws {
+        guard request.head.value("Content-Length") != nil || request.head.value("Transfer-Encoding") != nil else {
+            throw APIError(411, "length_required", "send the file with Content-Length or Transfer-Encoding: chunked")
         }
     }
 

@@ -33,6 +33,34 @@ struct CLI {
     }
 }
 
+extension CLI {
+    /// Starts `kidneyseg serve` on a port the system picks, waits for its start line, and returns
+    /// the process and the port. Its log goes to a file in `logs`: a pipe nobody reads would fill
+    /// and stall the server.
+    static func startServer(models: URL, data: URL, logs: URL, drainSeconds: Double = 30) throws -> (process: Process, port: Int) {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["serve", "--port", "0", "--models", models.path, "--data-dir", data.path, "--config", "/nonexistent.json",
+                             "--drain-seconds", "\(drainSeconds)"]
+        let log = logs.appendingPathComponent("serve-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        var port: Int?
+        for _ in 0..<300 where port == nil {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: { $0.contains("listening on") }) {
+                port = line.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) }
+            } else {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+        return (process, try #require(port, "no start line in \(log.path)"))
+    }
+}
+
 @Suite struct InfoCommandTests {
     @Test func describesTheExampleCT() throws {
         let result = try CLI.run("info", SharedData.exampleCT.path)

@@ -6,30 +6,8 @@ import Testing
 @Suite(.serialized) struct ServeCommandTests {
     let scratch = ScratchDirectory()
 
-    /// Starts the server on a port the system picks, waits for its start line, and returns the
-    /// process and the port.
     func start(models: URL, data: URL, drainSeconds: Double = 30) throws -> (process: Process, port: Int) {
-        let process = Process()
-        process.executableURL = CLI.executable
-        process.arguments = ["serve", "--port", "0", "--models", models.path, "--data-dir", data.path, "--config", "/nonexistent.json",
-                             "--drain-seconds", "\(drainSeconds)"]
-        // The log goes to a file: a pipe nobody reads would fill and stall the server.
-        let log = scratch.url.appendingPathComponent("serve-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        var port: Int?
-        for _ in 0..<300 where port == nil {
-            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            if let line = text.split(separator: "\n").first(where: { $0.contains("listening on") }) {
-                port = line.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) }
-            } else {
-                Thread.sleep(forTimeInterval: 0.05)
-            }
-        }
-        return (process, try #require(port, "no start line in \(log.path)"))
+        try CLI.startServer(models: models, data: data, logs: scratch.url, drainSeconds: drainSeconds)
     }
 
     func submit(_ port: Int, _ file: URL) throws -> String? {

@@ -50,6 +50,8 @@ extension ServiceTests {
             #expect(try call("GET", "/metrics").status == 200)
             #expect(try call("GET", "/openapi.json").body == String(decoding: APIDocument.json, as: UTF8.self))
 
+            client.send("POST /v1/jobs HTTP/1.1\r\n\r\n")
+            #expect(client.response()?.status == 411)
             let accepted = try call("POST", "/v1/jobs?case_id=conformance", body: [UInt8](Data(contentsOf: SharedData.pancreasSlice)))
             #expect(accepted.status == 202)
             let location = try #require(accepted.headers["location"])
