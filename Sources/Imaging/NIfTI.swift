@@ -110,9 +110,24 @@ private final class NIfTIImage {
 
 /// Writes label maps as uint8 NIfTI with exactly the geometry of the volume they label.
 public enum NIfTIWriter {
-    /// Writes `labels` to `url`, gzipped when the name ends in .gz, as NIfTI-`version`. The file
-    /// appears whole or not at all: it is written beside its destination, read back, then renamed.
+    /// Writes `labels` to `url`, gzipped when the name ends in .gz, as uint8 NIfTI-`version`. The
+    /// file appears whole or not at all: it is written beside its destination, read back, then renamed.
     public static func write(_ labels: LabelMap, to url: URL, version: Int = 1) throws {
+        try write(labels.geometry, voxels: labels.voxels, datatype: DT_UINT8, calibration: 0...Double(SegmentationLabel.tumour.rawValue),
+                  to: url, version: version) { try $0.labels().voxels == labels.voxels }
+    }
+
+    /// Writes a CT volume in Hounsfield units as int16 NIfTI (values rounded, clamped to int16),
+    /// whole or not at all, as `write(_:to:version:)` does for label maps.
+    public static func write(hounsfield ct: CTVolume, to url: URL, version: Int = 1) throws {
+        let voxels = ct.voxels.map { Int16(max(min($0.rounded(), Float(Int16.max)), Float(Int16.min))) }
+        try write(ct.geometry, voxels: voxels, datatype: DT_INT16, calibration: -1024...3071, to: url, version: version) {
+            $0.volume.voxels.elementsEqual(voxels) { $0 == Float($1) }
+        }
+    }
+
+    private static func write<Voxel>(_ g: VolumeGeometry, voxels: [Voxel], datatype: Int32, calibration: ClosedRange<Double>, to url: URL,
+                                     version: Int, readsBack: (StoredVolume) throws -> Bool) throws {
         let path = url.path
         let gzipped = path.hasSuffix(".gz")
         let temporary = url.deletingLastPathComponent()
@@ -123,9 +138,8 @@ public enum NIfTIWriter {
         guard FileManager.default.isWritableFile(atPath: directory) else {
             throw VolumeIOError.writeFailed(path: path, reason: "the directory \(directory) does not exist or is not writable")
         }
-        let g = labels.geometry
         var dims: [Int64] = [3, Int64(g.size.x), Int64(g.size.y), Int64(g.size.z), 1, 1, 1, 1]
-        guard let image = nifti_make_new_nim(&dims, Int32(DT_UINT8), 0) else {
+        guard let image = nifti_make_new_nim(&dims, datatype, 0) else {
             throw VolumeIOError.writeFailed(path: path, reason: "libnifti could not create an image")
         }
         defer { nifti_image_free(image) }
@@ -141,24 +155,23 @@ public enum NIfTIWriter {
         let r = g.sform.matrix.rows
         image.pointee.sto_xyz.m = ((r[0].x, r[0].y, r[0].z, r[0].w), (r[1].x, r[1].y, r[1].z, r[1].w),
                                    (r[2].x, r[2].y, r[2].z, r[2].w), (0, 0, 0, 1))
-        image.pointee.cal_min = 0
-        image.pointee.cal_max = Double(SegmentationLabel.allCases.map(\.rawValue).max()!)
-        let status = labels.voxels.withUnsafeBytes { voxels in
+        image.pointee.cal_min = calibration.lowerBound
+        image.pointee.cal_max = calibration.upperBound
+        let status = voxels.withUnsafeBytes { voxels in
             kseg_nifti_write(image, voxels.baseAddress, Int32(version), temporary.path, gzipped ? 1 : 0)
         }
         guard status == 0 else {
             throw VolumeIOError.writeFailed(path: path, reason: "the write did not complete; is the disk full?")
         }
         // Read the file back: what lands under the final name is known to be whole.
-        let written: LabelMap
+        let matches: Bool
         do {
-            written = try NIfTIDecoder().decode(from: temporary, options: DecodeOptions()).labels()
+            let written = try NIfTIDecoder().decode(from: temporary, options: DecodeOptions())
+            matches = try written.volume.geometry.size == g.size && readsBack(written)
         } catch {
             throw VolumeIOError.writeFailed(path: path, reason: "the written file does not read back (\(error)); is the disk full?")
         }
-        guard written.voxels == labels.voxels, written.geometry.size == g.size else {
-            throw VolumeIOError.writeFailed(path: path, reason: "the written file reads back different voxels")
-        }
+        guard matches else { throw VolumeIOError.writeFailed(path: path, reason: "the written file reads back different voxels") }
         guard rename(temporary.path, path) == 0 else {
             throw VolumeIOError.writeFailed(path: path, reason: String(cString: strerror(errno)))
         }

@@ -62,3 +62,15 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: missing.path))
     }
 }
+
+extension NIfTIWriterTests {
+    @Test func writesCTAsInt16WithItsGeometry() throws {
+        let ct = try VolumeReader().readCT(from: SharedData.exampleCT)
+        let url = scratch.url.appendingPathComponent("ct.nii.gz")
+        try NIfTIWriter.write(hounsfield: ct, to: url)
+        let back = try VolumeReader().readCT(from: url)
+        #expect(back.geometry == ct.geometry)
+        #expect(back.source.datatype == .int16)
+        #expect(back.voxels == ct.voxels)  // whole HU values from -1207 to 3382 fit int16
+    }
+}
