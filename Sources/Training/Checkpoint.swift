@@ -15,6 +15,11 @@ public struct Checkpoint {
         public var epochsDone: Int
         /// Per epoch: mean training loss and validation Dice per foreground class.
         public var history: [EpochRecord]
+
+        enum CodingKeys: String, CodingKey {
+            case configuration, history
+            case epochsDone = "epochs_done"
+        }
     }
 
     public struct EpochRecord: Codable, Equatable, Sendable {

@@ -50,6 +50,9 @@ struct Synth: ParsableCommand {
         synthesis.painter = TumourPainter(clamp: range.lowerBound >= 0 ? range : nil)
         try FileManager.default.createDirectory(at: URL(argument: output), withIntermediateDirectories: true)
         try synthesis.run(slices: TrainingCase.cases(in: URL(argument: slices)), reader: input.reader, shapes: shapes,
-                          output: URL(argument: output)) { print($0) }
+                          output: URL(argument: output)) { line in
+            print(line)
+            fflush(nil)
+        }
     }
 }

@@ -85,7 +85,11 @@ struct Train: ParsableCommand {
         if let validationFraction { settings.validationFraction = validationFraction }
         if let seed { settings.seed = seed }
         if !resume { try settings.validate() }
-        let run = TrainingRun(configuration: settings, output: URL(argument: output)) { line in print(line) }
+        // Each line is flushed at once: training runs for hours, often with stdout in a log file.
+        let run = TrainingRun(configuration: settings, output: URL(argument: output)) { line in
+            print(line)
+            fflush(nil)
+        }
         try run.run(resume: resume, epochLimit: stopAfter, timeLimit: timeLimit.map { $0 * 60 })
     }
 
