@@ -386,7 +386,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
     }
 
     private func mask(_ id: String) throws -> HTTPResponse {
-        let job = try succeededJob(id, "its mask exists")
+        _ = try succeededJob(id, "its mask exists")
         let summary = try files.readSummary(id)
         let mask = files.folder(id).appendingPathComponent(summary.maskFile)
         let type = summary.file.hasSuffix(".png") ? "image/png" : summary.file.hasSuffix(".gz") ? "application/gzip" : "application/octet-stream"

@@ -83,8 +83,9 @@ public final class SliceCache {
     public init(cases: [TrainingCase], preprocessing: ModelManifest.Preprocessing, reader: VolumeReader,
                 backgroundFraction: Double, seed: UInt64, file: URL) throws {
         (width, height) = (preprocessing.inputSize[0], preprocessing.inputSize[1])
-        FileManager.default.createFile(atPath: file.path, contents: nil)
-        guard let handle = FileHandle(forUpdatingAtPath: file.path) else { throw TrainingError.invalidSetting("cannot write \(file.path)") }
+        guard FileManager.default.createFile(atPath: file.path, contents: nil), let handle = FileHandle(forUpdatingAtPath: file.path) else {
+            throw TrainingError.invalidSetting("cannot write \(file.path)")
+        }
         self.handle = handle
         var generator = SeededGenerator(seed: seed)
         var patients: [String] = []

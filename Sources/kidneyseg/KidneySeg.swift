@@ -7,7 +7,7 @@ struct KidneySeg: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kidneyseg",
         abstract: "Kidney and kidney-tumour segmentation of abdominal CT.",
-        subcommands: [Serve.self, Segment.self, Train.self, Synth.self, Info.self, Evaluate.self, Overlay.self, Backup.self, Bench.self, BenchTrain.self]
+        subcommands: [Serve.self, Segment.self, Train.self, Synth.self, Info.self, Evaluate.self, EvaluateSet.self, Overlay.self, Backup.self, Bench.self, BenchTrain.self]
     )
 
     /// Runs the command. Every failure is one line on stderr and a non-zero exit status; help and

@@ -43,7 +43,7 @@ extension CLI {
         process.arguments = ["serve", "--port", "0", "--models", models.path, "--data-dir", data.path, "--config", "/nonexistent.json",
                              "--drain-seconds", "\(drainSeconds)"]
         let log = logs.appendingPathComponent("serve-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle

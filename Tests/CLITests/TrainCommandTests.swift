@@ -29,3 +29,38 @@ import Testing
         #expect(result.stderr == "kidneyseg: size must be a multiple of 32\n")
     }
 }
+
+@Suite struct SynthAndEvaluateSetCommandTests {
+    let scratch = ScratchDirectory()
+
+    /// synth writes KiTS-layout cases; evaluate-set scores each member and the ensemble on them.
+    @Test func synthesisesASetAndScoresModelsOnIt() throws {
+        let slices = scratch.url.appendingPathComponent("slices")
+        for folder in ["images", "labels"] {
+            try FileManager.default.createDirectory(at: slices.appendingPathComponent(folder), withIntermediateDirectories: true)
+            for name in ["10014_422.png", "10013_350.png", "10013_372.png"] {
+                try FileManager.default.copyItem(at: SharedData.root.appendingPathComponent("curvas-slices/\(folder)/\(name)"),
+                                                 to: slices.appendingPathComponent("\(folder)/\(name)"))
+            }
+        }
+        let kits = scratch.url.appendingPathComponent("kits/case_00061")
+        try FileManager.default.createDirectory(at: kits, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: SharedData.kitsLabels(61), to: kits.appendingPathComponent("segmentation.nii.gz"))
+        let synthetic = scratch.url.appendingPathComponent("synthetic")
+        let made = try CLI.run("synth", "--slices", slices.path, "--hu-range", "0,255", "--kits-labels", kits.deletingLastPathComponent().path,
+                               "--output", synthetic.path, "--variants", "2")
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(made.stdout.contains("3 tumour cross-sections from 1 KiTS19 label maps"))
+        #expect(FileManager.default.fileExists(atPath: synthetic.appendingPathComponent("case_10014/segmentation.nii.gz").path))
+
+        let models = scratch.url.appendingPathComponent("models")
+        try RandomModels.write(.resnet18, seed: 1, into: models)
+        try RandomModels.write(.vgg16bn, seed: 2, into: models)
+        let scored = try CLI.run("evaluate-set", synthetic.path, "--models", models.path)
+        #expect(scored.status == 0, "\(scored.stderr)")
+        #expect(scored.stdout.contains("2 cases from"))
+        #expect(scored.stdout.contains("| model | kidney Dice | kidney recall | kidney precision | tumour Dice |"))
+        #expect(scored.stdout.contains("| random-resnet18 |") && scored.stdout.contains("| ensemble (2) |"))
+        #expect(scored.stdout.contains("On tumour Dice the ensemble"))
+    }
+}
