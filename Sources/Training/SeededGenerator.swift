@@ -1,3 +1,5 @@
+import Foundation
+
 /// SplitMix64: a small, fast generator whose whole state is one number, so a run with a fixed
 /// seed is repeatable and a checkpoint can store where the sequence stands.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
@@ -20,5 +22,3 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         return Float((-2 * log(u)).squareRoot() * cos(2 * .pi * v))
     }
 }
-
-import Foundation
