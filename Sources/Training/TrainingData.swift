@@ -8,6 +8,11 @@ public struct TrainingCase: Equatable, Sendable {
     public var image: URL
     public var labels: URL
 
+    /// The case's name in reports: its folder for KiTS cases, the file name for PNG slices.
+    public var name: String {
+        image.pathExtension == "png" ? image.deletingPathExtension().lastPathComponent : image.deletingLastPathComponent().lastPathComponent
+    }
+
     public init(patient: String, image: URL, labels: URL) {
         self.patient = patient
         self.image = image

@@ -50,7 +50,7 @@ struct EvaluateSet: ParsableCommand {
                 let metrics = try evaluate(prediction: predicted, reference: reference, classes: scored)
                 results[index].append(metrics)
                 if perCase {
-                    print("\(item.image.lastPathComponent) \(contender.name): " + metrics.map { "\($0.label.name) Dice \(Self.format($0.dice))" }.joined(separator: ", "))
+                    print("\(item.name) \(contender.name): " + metrics.map { "\($0.label.name) Dice \(Self.format($0.dice))" }.joined(separator: ", "))
                 }
             }
         }

@@ -29,9 +29,9 @@ import Training
 
     @Test func findsKiTSAndPNGCases() throws {
         let kits = try TrainingCase.cases(in: writeKiTSFolder())
-        #expect(kits.map(\.patient) == ["case_00000", "case_00001"])
+        #expect(kits.map(\.patient) == ["case_00000", "case_00001"] && kits.map(\.name) == ["case_00000", "case_00001"])
         let curvas = try TrainingCase.cases(in: SharedData.root.appendingPathComponent("curvas-slices"))
-        #expect(curvas.count == 108)
+        #expect(curvas.count == 108 && curvas[0].name == "10001_394")
         #expect(Set(curvas.map(\.patient)).count == 14)
         #expect(throws: TrainingError.noCases(scratch.url.path)) { try TrainingCase.cases(in: scratch.url) }
     }
