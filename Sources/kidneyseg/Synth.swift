@@ -35,6 +35,9 @@ struct Synth: ParsableCommand {
     @Option(help: "Seed for every random choice.")
     var seed: UInt64 = 1
 
+    @Option(help: ArgumentHelp("Also write one 3-D phantom CT per KiTS19 label map here (KiTS layout).", valueName: "DIR"))
+    var phantoms: String?
+
     func run() throws {
         let maps = try FileManager.default.contentsOfDirectory(atPath: kitsLabels).filter { $0.hasPrefix("case_") }.sorted()
             .map { URL(argument: kitsLabels).appendingPathComponent("\($0)/segmentation.nii.gz") }
@@ -49,10 +52,15 @@ struct Synth: ParsableCommand {
         let range = input.huRange.range
         synthesis.painter = TumourPainter(clamp: range.lowerBound >= 0 ? range : nil)
         try FileManager.default.createDirectory(at: URL(argument: output), withIntermediateDirectories: true)
-        try synthesis.run(slices: TrainingCase.cases(in: URL(argument: slices)), reader: input.reader, shapes: shapes,
-                          output: URL(argument: output)) { line in
+        let log = { (line: String) in
             print(line)
             fflush(nil)
+        }
+        try synthesis.run(slices: TrainingCase.cases(in: URL(argument: slices)), reader: input.reader, shapes: shapes,
+                          output: URL(argument: output), log: log)
+        if let phantoms {
+            try FileManager.default.createDirectory(at: URL(argument: phantoms), withIntermediateDirectories: true)
+            try PhantomSynthesis().write(labelMaps: maps, to: URL(argument: phantoms), seed: seed, log: log)
         }
     }
 }

@@ -64,3 +64,23 @@ import Training
         #expect(image.slice(0).values == original.values)  // the patient's own slices are kept as they are
     }
 }
+
+extension SynthesisTests {
+    /// A phantom keeps the label map's anatomy, voxel for voxel, and puts plausible HU around it.
+    @Test func buildsAPhantomAroundARealLabelMap() throws {
+        let labels = try VolumeReader().readLabels(from: SharedData.kitsLabels(61)).axialStack()
+        var generator = SeededGenerator(seed: 2)
+        let (ct, kept) = try #require(PhantomSynthesis().phantom(from: labels, phase: .portal, using: &generator))
+        #expect(ct.size == kept.size && ct.size.x == 512 && ct.spacing.z == 5)  // case 61 already has 5 mm slices
+        // Every labelled slice is kept: the kidneys and tumour are all there.
+        #expect(kept.voxels.filter { $0 == 2 }.count == labels.voxels.filter { $0 == 2 }.count)
+        func mean(_ label: UInt8) -> Float {
+            let values = kept.voxels.indices.filter { kept.voxels[$0] == label }.map { ct.voxels[$0] }
+            return values.reduce(0, +) / Float(values.count)
+        }
+        #expect((110...190).contains(mean(1)), "portal-phase kidney \(mean(1)) HU")
+        #expect((0...110).contains(mean(2)), "tumour \(mean(2)) HU, below the kidney")
+        #expect(ct.voxels[0] < -900)  // the corner of every slice is air
+        #expect(ct.voxels.contains { (-130)...(-70) ~= $0 })  // fat
+    }
+}
