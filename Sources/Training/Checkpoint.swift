@@ -52,14 +52,17 @@ public struct Checkpoint {
         try atomically("training.json", encoder.encode(progress))
     }
 
-    /// The saved progress, and the network and optimiser state restored into the given objects.
-    public func restore(into network: TrainableUNet, optimizer: inout Adam) throws -> Progress {
-        let progress: Progress
+    /// The saved settings, epochs done and history.
+    public func progress() throws -> Progress {
         do {
-            progress = try JSONDecoder().decode(Progress.self, from: Data(contentsOf: folder.appendingPathComponent("training.json")))
+            return try JSONDecoder().decode(Progress.self, from: Data(contentsOf: folder.appendingPathComponent("training.json")))
         } catch {
             throw TrainingError.invalidCheckpoint("\(folder.path) holds no readable training.json (\(error.localizedDescription))")
         }
+    }
+
+    /// Restores the saved weights, BatchNorm statistics and optimiser state into the given objects.
+    public func restore(into network: TrainableUNet, optimizer: inout Adam) throws {
         try network.load(SafeTensorsFile(contentsOf: folder.appendingPathComponent("weights.safetensors")))
         let state = try SafeTensorsFile(contentsOf: folder.appendingPathComponent("optimizer.safetensors"))
         var moments: [String: (first: [Float], second: [Float])] = [:]
@@ -67,7 +70,6 @@ public struct Checkpoint {
             moments[parameter.name] = (try state.floats("first.\(parameter.name)"), try state.floats("second.\(parameter.name)"))
         }
         optimizer.restore(steps: Int(state.metadata["steps"] ?? "") ?? 0, moments: moments)
-        return progress
     }
 
     private func atomically(_ name: String, _ data: Data) throws {

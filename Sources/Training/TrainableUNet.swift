@@ -161,21 +161,36 @@ public final class TrainableUNet {
 
     // MARK: - State dict
 
-    /// Every tensor under smp's state-dict names, BatchNorm running statistics included, in the
-    /// order `UNet.parameterShapes` lists them.
-    public func stateDict() -> [SafeTensorsFile.Tensor32] {
-        graph.convolutions.flatMap { spec -> [SafeTensorsFile.Tensor32] in
-            var tensors = [weights[spec.name]!].map { SafeTensorsFile.Tensor32(name: $0.name, shape: $0.shape, values: $0.values) }
-            if let bias = biases[spec.name] { tensors.append(.init(name: bias.name, shape: bias.shape, values: bias.values)) }
+    /// One state-dict tensor: its name and shape, and how to read and replace its values.
+    private struct StateTensor {
+        var name: String
+        var shape: [Int]
+        var values: () -> [Float]
+        var replace: ([Float]) -> Void
+    }
+
+    /// The state dict's tensors, each readable and replaceable: what `stateDict()` writes and
+    /// `load(_:)` reads back.
+    private var stateTensors: [StateTensor] {
+        graph.convolutions.flatMap { spec -> [StateTensor] in
+            var tensors = ([weights[spec.name]] + [biases[spec.name]]).compactMap { $0 }.map { parameter in
+                StateTensor(name: parameter.name, shape: parameter.shape, values: { parameter.values }, replace: { parameter.values = $0 })
+            }
             if let norm = norms[spec.name], let name = spec.batchNorm {
                 let channels = [spec.outChannels]
-                tensors += [.init(name: "\(name).weight", shape: channels, values: norm.weight.values),
-                            .init(name: "\(name).bias", shape: channels, values: norm.bias.values),
-                            .init(name: "\(name).running_mean", shape: channels, values: norm.runningMean),
-                            .init(name: "\(name).running_var", shape: channels, values: norm.runningVariance)]
+                tensors += [StateTensor(name: "\(name).weight", shape: channels, values: { norm.weight.values }, replace: { norm.weight.values = $0 }),
+                            StateTensor(name: "\(name).bias", shape: channels, values: { norm.bias.values }, replace: { norm.bias.values = $0 }),
+                            StateTensor(name: "\(name).running_mean", shape: channels, values: { norm.runningMean }, replace: { norm.runningMean = $0 }),
+                            StateTensor(name: "\(name).running_var", shape: channels, values: { norm.runningVariance }, replace: { norm.runningVariance = $0 })]
             }
             return tensors
         }
+    }
+
+    /// Every tensor under smp's state-dict names, BatchNorm running statistics included, in the
+    /// order `UNet.parameterShapes` lists them.
+    public func stateDict() -> [SafeTensorsFile.Tensor32] {
+        stateTensors.map { SafeTensorsFile.Tensor32(name: $0.name, shape: $0.shape, values: $0.values()) }
     }
 
     /// Copies every tensor of `file` whose name this network has: a previous model, or
@@ -185,24 +200,14 @@ public final class TrainableUNet {
     public func load(_ file: SafeTensorsFile) throws -> Int {
         var copied = 0
         var problems: [String] = []
-        for spec in graph.convolutions {
-            var targets: [(String, (([Float]) -> Void), Int)] = [(weights[spec.name]!.name, { self.weights[spec.name]!.values = $0 }, weights[spec.name]!.values.count)]
-            if let bias = biases[spec.name] { targets.append((bias.name, { bias.values = $0 }, spec.outChannels)) }
-            if let norm = norms[spec.name], let name = spec.batchNorm {
-                targets += [("\(name).weight", { norm.weight.values = $0 }, spec.outChannels),
-                            ("\(name).bias", { norm.bias.values = $0 }, spec.outChannels),
-                            ("\(name).running_mean", { norm.runningMean = $0 }, spec.outChannels),
-                            ("\(name).running_var", { norm.runningVariance = $0 }, spec.outChannels)]
+        for tensor in stateTensors {
+            guard let entry = file.entries[tensor.name] else { continue }
+            guard entry.shape.reduce(1, *) == tensor.shape.reduce(1, *) else {
+                problems.append("\(tensor.name) has shape \(entry.shape)")
+                continue
             }
-            for (name, assign, count) in targets {
-                guard let entry = file.entries[name] else { continue }
-                guard entry.shape.reduce(1, *) == count else {
-                    problems.append("\(name) has shape \(entry.shape)")
-                    continue
-                }
-                assign(try file.floats(name))
-                copied += 1
-            }
+            tensor.replace(try file.floats(tensor.name))
+            copied += 1
         }
         guard problems.isEmpty, copied > 0 else {
             throw ModelError.weightsDoNotMatch(problems.isEmpty ? ["no tensor in the file has a name this network uses"] : problems)

@@ -27,13 +27,13 @@ public final class TrainingRun {
         var optimizer: Adam
         var progress: Checkpoint.Progress
         if resume {
-            let saved = try JSONDecoder().decode(Checkpoint.Progress.self, from: Data(contentsOf: checkpoint.folder.appendingPathComponent("training.json")))
-            configuration = saved.configuration
-            configuration.epochs = max(self.configuration.epochs, saved.epochsDone)
+            progress = try checkpoint.progress()
+            configuration = progress.configuration
+            configuration.epochs = max(self.configuration.epochs, progress.epochsDone)
+            progress.configuration = configuration
             network = TrainableUNet(architecture: configuration.architecture, seed: configuration.seed)
             optimizer = Adam(learningRate: configuration.learningRate)
-            progress = try checkpoint.restore(into: network, optimizer: &optimizer)
-            progress.configuration = configuration
+            try checkpoint.restore(into: network, optimizer: &optimizer)
         } else {
             network = TrainableUNet(architecture: configuration.architecture, seed: configuration.seed)
             if let initial = configuration.initialWeights {

@@ -68,7 +68,7 @@ import Training
         let broken = try train(configuration, into: "broken", epochLimit: 1)
         _ = try train(configuration, into: "broken", resume: true)
         #expect(try weights(broken) == weights(unbroken))
-        let progress = try JSONDecoder().decode(Checkpoint.Progress.self, from: Data(contentsOf: broken.appendingPathComponent("training.json")))
+        let progress = try Checkpoint(folder: broken).progress()
         #expect(progress.epochsDone == 2 && progress.history.map(\.epoch) == [1, 2])
     }
 
