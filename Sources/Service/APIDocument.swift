@@ -11,30 +11,29 @@ public enum APIDocument {
         return data
     }()
 
+    /// A documented path template and the methods it answers.
+    public struct Route: Sendable {
+        public var template: String
+        public var methods: [String]
+        fileprivate var segments: [Substring]
+    }
+
     /// Each documented path as segments, with the methods it answers.
-    private static let routes: [(template: String, segments: [Substring], methods: [String])] = {
+    private static let routes: [Route] = {
         guard let document = try? JSONSerialization.jsonObject(with: json) as? [String: Any],
               let paths = document["paths"] as? [String: [String: Any]] else {
             preconditionFailure("openapi.json has no paths object")
         }
         let verbs = ["get", "put", "post", "delete", "patch", "head", "options"]
         return paths.keys.sorted().map { template in
-            (template, template.split(separator: "/"), verbs.filter { paths[template]?[$0] != nil }.map { $0.uppercased() })
+            Route(template: template, methods: verbs.filter { paths[template]?[$0] != nil }.map { $0.uppercased() },
+                  segments: template.split(separator: "/"))
         }
     }()
 
-    /// The documented template that a request path matches, such as `/v1/jobs/{id}/mask` for
+    /// The documented route that a request path matches, such as `/v1/jobs/{id}/mask` for
     /// `/v1/jobs/01J…/mask`; nil if none does.
-    public static func template(matching path: String) -> String? {
-        route(matching: path)?.template
-    }
-
-    /// The methods documented for the template a path matches; empty if it matches none.
-    public static func methods(matching path: String) -> [String] {
-        route(matching: path)?.methods ?? []
-    }
-
-    private static func route(matching path: String) -> (template: String, segments: [Substring], methods: [String])? {
+    public static func route(matching path: String) -> Route? {
         let segments = path.split(separator: "/")
         return routes.first { route in
             route.segments.count == segments.count

@@ -37,27 +37,28 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
     public func drain(deadline: TimeInterval) { workers.drain(deadline: deadline) }
 
     public func respond(to request: HTTPRequest) -> HTTPResponse {
+        let documented = APIDocument.route(matching: request.head.path)
         let response: HTTPResponse
         do {
             try authorize(request)
-            response = try route(request)
+            response = try route(request, documented)
         } catch let error as APIError {
             response = error.response
         } catch {
             response = HTTPResponse.error(500, code: "internal_error", message: "\(error)")
         }
-        metrics.countRequest(route: APIDocument.template(matching: request.head.path) ?? "unmatched", status: response.status)
+        metrics.countRequest(route: documented?.template ?? "unmatched", status: response.status)
         return response
     }
 
     /// Dispatches on the OpenAPI document's path templates: a path no template matches is 404,
     /// and a method its template does not list is 405.
-    private func route(_ request: HTTPRequest) throws -> HTTPResponse {
+    private func route(_ request: HTTPRequest, _ documented: APIDocument.Route?) throws -> HTTPResponse {
         let path = request.head.path
-        guard let template = APIDocument.template(matching: path) else { throw APIError.notFound(path) }
+        guard let documented else { throw APIError.notFound(path) }
         let segments = path.split(separator: "/").map(String.init)
         let query = Self.query(request.head.target)
-        switch (request.head.method, template) {
+        switch (request.head.method, documented.template) {
         case ("GET", "/healthz"): return .json(200, Data(#"{"status":"ok"}"#.utf8))
         case ("GET", "/readyz"): return try readiness()
         case ("GET", "/metrics"):
@@ -79,7 +80,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         case ("GET", "/v1/models"): return try models()
         case ("GET", "/v1/metrics/summary"): return try metricsSummary()
         default:
-            let allowed = APIDocument.methods(matching: path).joined(separator: ", ")
+            let allowed = documented.methods.joined(separator: ", ")
             throw APIError(405, "method_not_allowed", "\(request.head.method) is not allowed on \(path); use \(allowed)", headers: ["Allow": allowed])
         }
     }

@@ -20,7 +20,7 @@ extension ServiceTests {
                 client.send("\(method) \(target) HTTP/1.1\r\nContent-Length: \(body.count)\r\n\r\n")
                 client.send(body)
                 let response = try #require(client.response())
-                let template = try #require(APIDocument.template(matching: String(target.prefix { $0 != "?" })))
+                let template = try #require(APIDocument.route(matching: String(target.prefix { $0 != "?" }))).template
                 guard let operation = paths[template]?[method.lowercased()] as? [String: Any] else {
                     #expect(response.status == 405, "\(method) \(target) is not documented, so it must be refused")
                     #expect(validator.problems(try JSONSerialization.jsonObject(with: Data(response.body.utf8)), against: validator.resolve("#/components/schemas/Error")) == [])
