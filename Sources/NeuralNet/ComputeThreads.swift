@@ -31,6 +31,12 @@ public enum ComputeThreads {
         return kilobytes * 1024
     }
 
+    /// Resets the kernel's high-water mark of this process's RSS (Linux ≥ 4.0), so that
+    /// `peakResidentBytes` measures from now.
+    public static func resetPeakResidentBytes() {
+        try? Data("5".utf8).write(to: URL(fileURLWithPath: "/proc/self/clear_refs"))
+    }
+
     /// Runs `body` on contiguous chunks of 0..<count, one chunk per thread, each thread with
     /// flush-to-zero set.
     public static func parallelFor(_ count: Int, _ body: (Range<Int>) -> Void) {

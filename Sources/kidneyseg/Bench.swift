@@ -72,7 +72,7 @@ struct Bench: ParsableCommand {
             state = state &* 1_664_525 &+ 1_013_904_223
             return Float(state >> 8) / Float(1 << 24)
         })
-        resetPeakMemory()
+        ComputeThreads.resetPeakResidentBytes()
         let counter = WorkCounter()
         WorkCounter.$current.withValue(counter) { body(input) }  // warm-up, counting the work
         let faultsBefore = minorPageFaults()
@@ -95,10 +95,5 @@ struct Bench: ParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return usage.ru_minflt
-    }
-
-    /// Resets the kernel's high-water mark of this process's RSS (Linux ≥ 4.0).
-    private func resetPeakMemory() {
-        try? Data("5".utf8).write(to: URL(fileURLWithPath: "/proc/self/clear_refs"))
     }
 }
