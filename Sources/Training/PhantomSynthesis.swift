@@ -146,17 +146,10 @@ public struct PhantomSynthesis: Sendable {
             let labels = try VolumeReader().readLabels(from: map).axialStack()
             guard let (ct, kept) = phantom(from: labels, phase: phase, using: &generator) else { continue }
             let folder = output.appendingPathComponent(name)
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            let s = ct.spacing
-            let geometry = VolumeGeometry(size: ct.size, pixdim: s,
-                                          sform: SForm(code: .alignedAnatomical, matrix: Affine(rows: [SIMD4(-s.x, 0, 0, 0), SIMD4(0, -s.y, 0, 0), SIMD4(0, 0, s.z, 0)])))
-            let format = ImageFormat.nifti(version: 1, gzipped: true)
-            try NIfTIWriter.write(hounsfield: Volume(geometry: geometry, voxels: ct.voxels, source: VolumeSource(format: format, datatype: .int16)),
-                                  to: folder.appendingPathComponent("imaging.nii.gz"))
-            try NIfTIWriter.write(Volume(geometry: geometry, voxels: kept.voxels, source: VolumeSource(format: format, datatype: .uint8)),
-                                  to: folder.appendingPathComponent("segmentation.nii.gz"))
+            try TrainingCase.write(ct: ct, labels: kept, to: folder)
             phases[name] = phase
-            log("\(name): \(phase.rawValue) phantom, \(ct.size.x) x \(ct.size.y) x \(ct.size.z) at \(String(format: "%.2f x %.2f x %.2f", s.x, s.y, s.z)) mm")
+            log("\(name): \(phase.rawValue) phantom, \(ct.size.x) x \(ct.size.y) x \(ct.size.z) at "
+                + String(format: "%.2f x %.2f x %.2f", ct.spacing.x, ct.spacing.y, ct.spacing.z) + " mm")
         }
         return phases
     }

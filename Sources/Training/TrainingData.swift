@@ -46,6 +46,24 @@ public struct TrainingCase: Equatable, Sendable {
     }
 }
 
+extension TrainingCase {
+    /// Writes a case in the KiTS layout, `folder/imaging.nii.gz` (int16 HU) and
+    /// `folder/segmentation.nii.gz`, from stacks in canonical axial order (x to the patient's
+    /// left, y to the back, slices from the feet up), so that they read back as the same stacks.
+    public static func write(ct: AxialStack<Float>, labels: AxialStack<UInt8>, to folder: URL) throws {
+        precondition(ct.size == labels.size, "the CT and its labels differ in size")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let s = ct.spacing
+        let geometry = VolumeGeometry(size: ct.size, pixdim: s,
+                                      sform: SForm(code: .alignedAnatomical, matrix: Affine(rows: [SIMD4(-s.x, 0, 0, 0), SIMD4(0, -s.y, 0, 0), SIMD4(0, 0, s.z, 0)])))
+        let format = ImageFormat.nifti(version: 1, gzipped: true)
+        try NIfTIWriter.write(hounsfield: Volume(geometry: geometry, voxels: ct.voxels, source: VolumeSource(format: format, datatype: .int16)),
+                              to: folder.appendingPathComponent("imaging.nii.gz"))
+        try NIfTIWriter.write(Volume(geometry: geometry, voxels: labels.voxels, source: VolumeSource(format: format, datatype: .uint8)),
+                              to: folder.appendingPathComponent("segmentation.nii.gz"))
+    }
+}
+
 public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
     case noCases(String)
     case mismatchedCase(patient: String, reason: String)

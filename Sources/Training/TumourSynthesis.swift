@@ -62,16 +62,10 @@ public struct TumourSynthesis: Sendable {
             }
             let caseName = "case_\(patient)"
             let folder = output.appendingPathComponent(caseName)
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            let geometry = VolumeGeometry(size: GridSize(x: images[0].width, y: images[0].height, z: images.count),
-                                          pixdim: SIMD3(spacing, spacing, thickness),
-                                          sform: SForm(code: .alignedAnatomical, matrix: Affine(rows: [SIMD4(-spacing, 0, 0, 0), SIMD4(0, -spacing, 0, 0),
-                                                                                                     SIMD4(0, 0, thickness, 0)])))
-            let nifti = VolumeSource(format: .nifti(version: 1, gzipped: true), datatype: .int16)
-            try NIfTIWriter.write(hounsfield: Volume(geometry: geometry, voxels: images.flatMap(\.values), source: nifti),
-                                  to: folder.appendingPathComponent("imaging.nii.gz"))
-            try NIfTIWriter.write(Volume(geometry: geometry, voxels: labels.flatMap(\.values), source: VolumeSource(format: nifti.format, datatype: .uint8)),
-                                  to: folder.appendingPathComponent("segmentation.nii.gz"))
+            let size = GridSize(x: images[0].width, y: images[0].height, z: images.count)
+            let spacing = SIMD3(self.spacing, self.spacing, thickness)
+            try TrainingCase.write(ct: AxialStack(size: size, spacing: spacing, voxels: images.flatMap(\.values)),
+                                   labels: AxialStack(size: size, spacing: spacing, voxels: labels.flatMap(\.values)), to: folder)
             provenance[caseName] = sources
             log("\(caseName): \(sources.count) slices, \(sources.filter { $0.tumour != nil }.count) with a synthetic tumour")
         }
