@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import NeuralNet
 
 /// When a CT was taken after the contrast injection, which decides how each organ enhances.
 public enum ContrastPhase: String, CaseIterable, Codable, Sendable {
@@ -44,7 +45,7 @@ public struct PhantomSynthesis: Sendable {
         let kidneySlices = (0..<labels.sliceCount).filter { z in labels.voxels[(z * plane)..<((z + 1) * plane)].contains { $0 > 0 } }
         guard let first = kidneySlices.first, let last = kidneySlices.last else { return nil }
         let thickness = max(labels.spacing.z, Double.random(in: max(minimumThickness, labels.spacing.z)...max(5, labels.spacing.z), using: &generator))
-        let step = max(1, Int((thickness / labels.spacing.z).rounded()))
+        let step = max(1, Int(thickness / labels.spacing.z))
         let reach = Int(margin / labels.spacing.z)
         let chosen = Array(stride(from: max(0, first - reach), through: min(labels.sliceCount - 1, last + reach), by: step))
         let spacing = SIMD3(labels.spacing.x, labels.spacing.y, labels.spacing.z * Double(step))
@@ -135,22 +136,34 @@ public struct PhantomSynthesis: Sendable {
 
     /// One phantom per label map, in a phase drawn at random, written as KiTS-layout cases
     /// (`case_XXXXX/imaging.nii.gz` and `segmentation.nii.gz`, named after the map's case) in
-    /// canonical axial order. Returns each case's phase.
+    /// canonical axial order. Each phantom draws from its own generator (the seed and its case's
+    /// name), so maps are made in parallel and any subset gives the same phantoms. Returns each
+    /// case's phase.
     @discardableResult
     public func write(labelMaps: [URL], to output: URL, seed: UInt64, log: (String) -> Void = { _ in }) throws -> [String: ContrastPhase] {
-        var generator = SeededGenerator(seed: seed)
+        let lock = NSLock()
         var phases: [String: ContrastPhase] = [:]
-        for map in labelMaps {
-            let name = map.deletingLastPathComponent().lastPathComponent
-            let phase = ContrastPhase.allCases.randomElement(using: &generator)!
-            let labels = try VolumeReader().readLabels(from: map).axialStack()
-            guard let (ct, kept) = phantom(from: labels, phase: phase, using: &generator) else { continue }
-            let folder = output.appendingPathComponent(name)
-            try TrainingCase.write(ct: ct, labels: kept, to: folder)
-            phases[name] = phase
-            log("\(name): \(phase.rawValue) phantom, \(ct.size.x) x \(ct.size.y) x \(ct.size.z) at "
-                + String(format: "%.2f x %.2f x %.2f", ct.spacing.x, ct.spacing.y, ct.spacing.z) + " mm")
+        var failure: Error?
+        ComputeThreads.parallelFor(labelMaps.count) { chunk in
+            for map in labelMaps[chunk] {
+                let name = map.deletingLastPathComponent().lastPathComponent
+                do {
+                    var generator = SeededGenerator(seed: seed, stream: name)
+                    let phase = ContrastPhase.allCases.randomElement(using: &generator)!
+                    let labels = try VolumeReader().readLabels(from: map).axialStack()
+                    guard let (ct, kept) = phantom(from: labels, phase: phase, using: &generator) else { continue }
+                    try TrainingCase.write(ct: ct, labels: kept, to: output.appendingPathComponent(name))
+                    lock.withLock {
+                        phases[name] = phase
+                        log("\(name): \(phase.rawValue) phantom, \(ct.size.x) x \(ct.size.y) x \(ct.size.z) at "
+                            + String(format: "%.2f x %.2f x %.2f", ct.spacing.x, ct.spacing.y, ct.spacing.z) + " mm")
+                    }
+                } catch {
+                    lock.withLock { failure = failure ?? error }
+                }
+            }
         }
+        if let failure { throw failure }
         return phases
     }
 }

@@ -7,6 +7,14 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 
     public init(seed: UInt64) { state = seed }
 
+    /// The generator of one named item of a seeded run: the seed mixed with the name's FNV-1a
+    /// hash, so that an item's draws do not depend on which other items are made, or in what order.
+    public init(seed: UInt64, stream: String) {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in stream.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        self.init(seed: seed ^ hash)
+    }
+
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

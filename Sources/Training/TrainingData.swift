@@ -158,14 +158,23 @@ public final class SliceCache {
         return (Plane(width: width, height: height, values: image), Plane(width: width, height: height, values: Array(bytes[(2 * pixels)...])))
     }
 
-    /// The slices of a seeded share of the patients (at least one when there are two or more),
-    /// and those of the rest: a split by patient, so no patient is on both sides.
+    /// The slices of a seeded share of the patients (see `PatientSplit`), and those of the rest.
     public func splitByPatient(validationFraction: Double, seed: UInt64) -> (training: [Int], validation: [Int]) {
-        var generator = SeededGenerator(seed: seed)
-        let patients = Array(Set(slices.map(\.patient))).sorted().shuffled(using: &generator)
-        let count = patients.count > 1 ? max(1, Int((Double(patients.count) * validationFraction).rounded())) : 0
-        let held = Set(patients.prefix(validationFraction > 0 ? count : 0))
+        let held = PatientSplit.heldOut(slices.map(\.patient), fraction: validationFraction, seed: seed)
         let indices = Array(slices.indices)
         return (indices.filter { !held.contains(slices[$0].patient) }, indices.filter { held.contains(slices[$0].patient) })
+    }
+}
+
+/// A seeded split by patient, so that no patient is on both sides: of validation and training
+/// slices, and of the test and training data that `kidneyseg synth` writes.
+public enum PatientSplit {
+    /// A share `fraction` of the distinct `patients`, chosen by `seed`: at least one when there
+    /// are two or more and the fraction is above 0, none otherwise.
+    public static func heldOut(_ patients: [String], fraction: Double, seed: UInt64) -> Set<String> {
+        var generator = SeededGenerator(seed: seed)
+        let shuffled = Array(Set(patients)).sorted().shuffled(using: &generator)
+        guard fraction > 0, shuffled.count > 1 else { return [] }
+        return Set(shuffled.prefix(max(1, Int((Double(shuffled.count) * fraction).rounded()))))
     }
 }

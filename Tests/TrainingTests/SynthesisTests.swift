@@ -84,3 +84,25 @@ extension SynthesisTests {
         #expect(ct.voxels.contains { (-130)...(-70) ~= $0 })  // fat
     }
 }
+
+extension SynthesisTests {
+    /// Each phantom follows from the seed and its own case, so a subset, made in parallel or
+    /// alone, gives the same files; and no phantom's slices are thicker than 5 mm.
+    @Test func writesTheSamePhantomWhateverElseIsMade() throws {
+        let maps = [61, 62].map { SharedData.kitsLabels($0) }
+        let folders = ["both", "alone", "reseeded"].map { scratch.url.appendingPathComponent($0) }
+        let phases = try PhantomSynthesis().write(labelMaps: maps, to: folders[0], seed: 7)
+        #expect(Set(phases.keys) == ["case_00061", "case_00062"])
+        #expect(try PhantomSynthesis().write(labelMaps: [maps[1]], to: folders[1], seed: 7) == ["case_00062": phases["case_00062"]!])
+        try PhantomSynthesis().write(labelMaps: [maps[1]], to: folders[2], seed: 8)
+        let images = try folders.map { try VolumeReader().readCT(from: $0.appendingPathComponent("case_00062/imaging.nii.gz")) }
+        let labels = try folders.prefix(2).map { try VolumeReader().readLabels(from: $0.appendingPathComponent("case_00062/segmentation.nii.gz")) }
+        #expect(images[1].voxels == images[0].voxels && images[1].geometry == images[0].geometry)
+        #expect(labels[1].voxels == labels[0].voxels)
+        #expect(images[2].voxels != images[0].voxels)
+        for name in phases.keys {
+            let image = try VolumeReader().readCT(from: folders[0].appendingPathComponent("\(name)/imaging.nii.gz"))
+            #expect(image.axialStack().spacing.z <= 5, "\(name)")
+        }
+    }
+}
