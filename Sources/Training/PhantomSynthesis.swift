@@ -95,13 +95,11 @@ public struct PhantomSynthesis: Sendable {
                 func inside(_ cx: Double, _ cy: Double, _ a: Double, _ b: Double) -> Bool {
                     a > 0 && b > 0 && ((x - cx) / a) * ((x - cx) / a) + ((y - cy) / b) * ((y - cy) / b) <= 1
                 }
-                var value: Float = -1000
                 guard inside(body.x, body.y, body.a, body.b) || slice.values[index] > 0 else { continue }
-                value = tissue.fat
-                if !inside(body.x, body.y, body.a - skinFat, body.b - skinFat) {
-                    value = tissue.fat
-                } else if !inside(body.x, body.y, body.a - skinFat - 8, body.b - skinFat - 8) {
-                    value = tissue.muscle
+                // Skin fat, then the muscle wall, then visceral fat wherever no organ is.
+                var value = tissue.fat
+                if !inside(body.x, body.y, body.a - skinFat - 8, body.b - skinFat - 8) {
+                    if inside(body.x, body.y, body.a - skinFat, body.b - skinFat) { value = tissue.muscle }
                 } else {
                     for loop in bowel where inside(loop.x, loop.y, loop.radius, loop.radius) {
                         value = inside(loop.x, loop.y, loop.radius - 3, loop.radius - 3) ? loop.content : tissue.muscle - 10
