@@ -32,92 +32,108 @@ void kseg_winograd_weights(const float *weights, int out_channels, int in_channe
     }
 }
 
-// Bᵀ d B with Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
-static inline void input_rows(const float d[6], float r[6]) {
-    r[0] = 4 * d[0] - 5 * d[2] + d[4];
-    r[1] = -4 * d[1] - 4 * d[2] + d[3] + d[4];
-    r[2] = 4 * d[1] - 4 * d[2] - d[3] + d[4];
-    r[3] = -2 * d[1] - d[2] + 2 * d[3] + d[4];
-    r[4] = 2 * d[1] - d[2] - 2 * d[3] + d[4];
-    r[5] = 4 * d[1] - 5 * d[3] + d[5];
-}
+// The transforms are built for three instruction sets and the best the CPU has is picked at load
+// time: the package compiles for baseline x86-64, which vectorises only four floats wide.
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define KSEG_VECTORISED __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef KSEG_VECTORISED
+#define KSEG_VECTORISED
+#endif
 
-void kseg_winograd_input(const float *image, int channel_begin, int channel_end, int height, int width, int pad,
-                         int tiles_y, int tiles_x, size_t tile_offset, size_t tiles_total, int in_channels, float *transformed) {
-    // One row of tiles at a time: the column pass t = Bᵀ d runs along whole zero-padded input
-    // rows (contiguous, so it vectorises), then the row pass turns each tile's 6x6 slab of t into
-    // 36 values, gathered per position ξ so every store stream is contiguous along the tiles.
-    const int padded = tiles_x * 4 + 2;
-    float *rows = malloc(sizeof(float) * 6 * padded);
-    float *t = malloc(sizeof(float) * 6 * padded);
-    float *values = malloc(sizeof(float) * 6 * tiles_x);
-    if (!rows || !t || !values) abort();
+// Bᵀ d B with Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//
+// Tile tx reads padded columns u = 4·tx + k, k = 0..5. Each padded row is stored split by phase,
+// p[m][q] = row[4·q + m], so that column u = 4·tx + k is p[k][tx] for k < 4 and p[k − 4][tx + 1]
+// otherwise: every pass then runs along contiguous memory, across tiles.
+KSEG_VECTORISED
+void kseg_winograd_input(const float *images, int items, int in_channels, int height, int width, int pad,
+                         int channel_begin, int channel_end, int tiles_y, int tiles_x, float *transformed) {
+    const int phase = tiles_x + 1;  // q = 0 ... tiles_x covers the padded width 4·tiles_x + 2
+    const int row_size = 4 * phase;
+    float *rows = malloc(sizeof(float) * 6 * row_size);
+    float *t = malloc(sizeof(float) * 6 * row_size);
+    if (!rows || !t) abort();
+    const size_t tiles_total = (size_t)items * tiles_y * tiles_x;
     const size_t stride = (size_t)in_channels * tiles_total;  // from one position ξ to the next
+    // Item by item within a channel, so each row [ξ][c] of the result is written from start to end.
     for (int c = channel_begin; c < channel_end; c++) {
-        const float *plane = image + (size_t)c * height * width;
+      for (int item = 0; item < items; item++) {
+        const float *plane = images + ((size_t)item * in_channels + c) * height * width;
+        const size_t tile_offset = (size_t)item * tiles_y * tiles_x;
         for (int ty = 0; ty < tiles_y; ty++) {
             for (int k = 0; k < 6; k++) {
+                float *row = rows + k * row_size;
                 int y = ty * 4 - pad + k;
-                float *row = rows + k * padded;
                 if (y < 0 || y >= height) {
-                    memset(row, 0, sizeof(float) * padded);
+                    memset(row, 0, sizeof(float) * row_size);
                     continue;
                 }
-                // padded >= width + 2 * pad: zeros, the input row, zeros.
-                int copied = width < padded - pad ? width : padded - pad;
-                memset(row, 0, sizeof(float) * pad);
-                memcpy(row + pad, plane + (size_t)y * width, sizeof(float) * copied);
-                memset(row + pad + copied, 0, sizeof(float) * (padded - pad - copied));
+                const float *line = plane + (size_t)y * width;
+                for (int m = 0; m < 4; m++) {
+                    // Input column x = 4·q + m − pad lies inside the image for q in [first, end).
+                    float *p = row + m * phase;
+                    int last = width - 1 + pad - m;  // the last q is last / 4, if last >= 0
+                    int first = (pad - m + 3) / 4, end = last < 0 ? 0 : last / 4 + 1;
+                    if (first > phase) first = phase;
+                    if (end > phase) end = phase;
+                    if (end < first) end = first;
+                    for (int q = 0; q < first; q++) p[q] = 0;
+                    for (int q = first; q < end; q++) p[q] = line[4 * q + m - pad];
+                    for (int q = end; q < phase; q++) p[q] = 0;
+                }
             }
-            const float *d0 = rows, *d1 = rows + padded, *d2 = rows + 2 * padded;
-            const float *d3 = rows + 3 * padded, *d4 = rows + 4 * padded, *d5 = rows + 5 * padded;
-            for (int u = 0; u < padded; u++) {
+            const float *d0 = rows, *d1 = rows + row_size, *d2 = rows + 2 * row_size;
+            const float *d3 = rows + 3 * row_size, *d4 = rows + 4 * row_size, *d5 = rows + 5 * row_size;
+            for (int u = 0; u < row_size; u++) {
                 t[u] = 4 * d0[u] - 5 * d2[u] + d4[u];
-                t[padded + u] = -4 * d1[u] - 4 * d2[u] + d3[u] + d4[u];
-                t[2 * padded + u] = 4 * d1[u] - 4 * d2[u] - d3[u] + d4[u];
-                t[3 * padded + u] = -2 * d1[u] - d2[u] + 2 * d3[u] + d4[u];
-                t[4 * padded + u] = 2 * d1[u] - d2[u] - 2 * d3[u] + d4[u];
-                t[5 * padded + u] = 4 * d1[u] - 5 * d3[u] + d5[u];
+                t[row_size + u] = -4 * d1[u] - 4 * d2[u] + d3[u] + d4[u];
+                t[2 * row_size + u] = 4 * d1[u] - 4 * d2[u] - d3[u] + d4[u];
+                t[3 * row_size + u] = -2 * d1[u] - d2[u] + 2 * d3[u] + d4[u];
+                t[4 * row_size + u] = 2 * d1[u] - d2[u] - 2 * d3[u] + d4[u];
+                t[5 * row_size + u] = 4 * d1[u] - 5 * d3[u] + d5[u];
             }
             float *destination = transformed + (size_t)c * tiles_total + tile_offset + (size_t)ty * tiles_x;
             for (int i = 0; i < 6; i++) {
-                const float *slab = t + i * padded;
+                const float *p0 = t + i * row_size, *p1 = p0 + phase, *p2 = p1 + phase, *p3 = p2 + phase;
+                float *r0 = destination + (size_t)(i * 6) * stride, *r1 = r0 + stride, *r2 = r1 + stride;
+                float *r3 = r2 + stride, *r4 = r3 + stride, *r5 = r4 + stride;
                 for (int tx = 0; tx < tiles_x; tx++) {
-                    float r[6];
-                    input_rows(slab + 4 * tx, r);
-                    for (int j = 0; j < 6; j++) values[j * tiles_x + tx] = r[j];
-                }
-                for (int j = 0; j < 6; j++) {
-                    memcpy(destination + (size_t)(i * 6 + j) * stride, values + j * tiles_x, sizeof(float) * tiles_x);
+                    float a0 = p0[tx], a1 = p1[tx], a2 = p2[tx], a3 = p3[tx], a4 = p0[tx + 1], a5 = p1[tx + 1];
+                    r0[tx] = 4 * a0 - 5 * a2 + a4;
+                    r1[tx] = -4 * a1 - 4 * a2 + a3 + a4;
+                    r2[tx] = 4 * a1 - 4 * a2 - a3 + a4;
+                    r3[tx] = -2 * a1 - a2 + 2 * a3 + a4;
+                    r4[tx] = 2 * a1 - a2 - 2 * a3 + a4;
+                    r5[tx] = 4 * a1 - 5 * a3 + a5;
                 }
             }
         }
+      }
     }
     free(rows);
     free(t);
-    free(values);
 }
 
 // Aᵀ m A with Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
-static inline void output_rows(const float m[6], float r[4]) {
-    float a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], d = m[3] - m[4];
-    r[0] = m[0] + a + c;
-    r[1] = b + 2 * d;
-    r[2] = a + 4 * c;
-    r[3] = b + 8 * d + m[5];
-}
-
-void kseg_winograd_output(const float *products, int channel_begin, int channel_end, int out_channels, size_t tiles_total,
-                          size_t tile_offset, int tiles_y, int tiles_x, const float *bias, int relu,
-                          float *output, int out_height, int out_width) {
+KSEG_VECTORISED
+void kseg_winograd_output(const float *products, int items, int out_channels, int channel_begin, int channel_end,
+                          int tiles_y, int tiles_x, const float *bias, int relu, float *output, int out_height, int out_width) {
     // One row of tiles at a time, mirroring the input transform: t = Aᵀ m runs along the tiles
-    // (contiguous in every position ξ), then each tile's y = t A is written out.
+    // (contiguous in every position ξ), then y = t A along the tiles again into four phases,
+    // y[j][tx] for output column 4·tx + j, which are interleaved into the output row.
     float *t = malloc(sizeof(float) * 24 * tiles_x);
-    if (!t) abort();
+    float *y = malloc(sizeof(float) * 4 * tiles_x);
+    if (!t || !y) abort();
+    const size_t tiles_total = (size_t)items * tiles_y * tiles_x;
+    const size_t stride = (size_t)out_channels * tiles_total;  // from one position ξ to the next
     for (int k = channel_begin; k < channel_end; k++) {
-        float *plane = output + (size_t)k * out_height * out_width;
-        const float *base = products + (size_t)k * tiles_total + tile_offset;
-        const size_t stride = (size_t)out_channels * tiles_total;  // from one position ξ to the next
+      const float shift = bias[k];
+      for (int item = 0; item < items; item++) {
+        float *plane = output + ((size_t)item * out_channels + k) * out_height * out_width;
+        const float *base = products + (size_t)k * tiles_total + (size_t)item * tiles_y * tiles_x;
         for (int ty = 0; ty < tiles_y; ty++) {
             for (int j = 0; j < 6; j++) {
                 const float *m0 = base + (size_t)j * stride + (size_t)ty * tiles_x;
@@ -133,23 +149,27 @@ void kseg_winograd_output(const float *products, int channel_begin, int channel_
                 }
             }
             for (int i = 0; i < 4; i++) {
-                int y = ty * 4 + i;
-                if (y >= out_height) break;
-                float *row = plane + (size_t)y * out_width;
-                const float *slab = t + i * 6 * tiles_x;
+                int row_index = ty * 4 + i;
+                if (row_index >= out_height) break;
+                const float *s0 = t + i * 6 * tiles_x, *s1 = s0 + tiles_x, *s2 = s1 + tiles_x;
+                const float *s3 = s2 + tiles_x, *s4 = s3 + tiles_x, *s5 = s4 + tiles_x;
+                float *y0 = y, *y1 = y + tiles_x, *y2 = y + 2 * tiles_x, *y3 = y + 3 * tiles_x;
                 for (int tx = 0; tx < tiles_x; tx++) {
-                    float m[6], r[4];
-                    for (int j = 0; j < 6; j++) m[j] = slab[j * tiles_x + tx];
-                    output_rows(m, r);
-                    for (int j = 0; j < 4; j++) {
-                        int x = tx * 4 + j;
-                        if (x >= out_width) break;
-                        float value = r[j] + bias[k];
-                        row[x] = relu && value < 0 ? 0 : value;
-                    }
+                    float a = s1[tx] + s2[tx], b = s1[tx] - s2[tx], c = s3[tx] + s4[tx], d = s3[tx] - s4[tx];
+                    y0[tx] = s0[tx] + a + c + shift;
+                    y1[tx] = b + 2 * d + shift;
+                    y2[tx] = a + 4 * c + shift;
+                    y3[tx] = b + 8 * d + s5[tx] + shift;
                 }
+                if (relu) {
+                    for (int u = 0; u < 4 * tiles_x; u++) y[u] = y[u] < 0 ? 0 : y[u];
+                }
+                float *row = plane + (size_t)row_index * out_width;
+                for (int x = 0; x < out_width; x++) row[x] = y[(x & 3) * tiles_x + (x >> 2)];
             }
         }
+      }
     }
     free(t);
+    free(y);
 }

@@ -52,7 +52,19 @@ public struct Conv2d: Sendable {
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
         precondition(input.channels == inChannels, "conv expects \(inChannels) channels, got \(input.channels)")
-        WorkCounter.current?.add(input.batch * multiplyAccumulates(height: input.height, width: input.width))
+        let work = input.batch * multiplyAccumulates(height: input.height, width: input.width)
+        WorkCounter.current?.add(work)
+        return LayerProfile.measure("conv \(kernel.height)x\(kernel.width)/\(stride.height) \(inChannels)→\(outChannels) \(input.height)x\(input.width)",
+                                    method: method, multiplyAccumulates: work) { forward(input) }
+    }
+
+    /// How this conv runs: Winograd, a plain GEMM (1x1 stride 1) or im2col + GEMM.
+    public var method: String {
+        if winogradWeights != nil { return "winograd" }
+        return kernel == (1, 1) && stride == (1, 1) && padding == (0, 0) ? "gemm" : "im2col"
+    }
+
+    private func forward(_ input: Tensor) -> Tensor {
         if let winogradWeights { return winograd(input, transformedWeights: winogradWeights) }
         let (outHeight, outWidth) = outputSize(height: input.height, width: input.width)
         var output = Tensor(uninitialized: input.batch, channels: outChannels, height: outHeight, width: outWidth)
@@ -111,21 +123,18 @@ public struct Conv2d: Sendable {
     private func winograd(_ input: Tensor, transformedWeights: [Float]) -> Tensor {
         let (outHeight, outWidth) = outputSize(height: input.height, width: input.width)
         let (tilesY, tilesX) = ((outHeight + 3) / 4, (outWidth + 3) / 4)
-        let tilesPerImage = tilesY * tilesX
-        let tiles = tilesPerImage * input.batch
+        let tiles = tilesY * tilesX * input.batch
         // Both scratch buffers are written whole before they are read.
         let workspace = Workspace.current
         let transformedInput = workspace.buffer(.lowered, count: 36 * inChannels * tiles)
         let products = workspace.buffer(.products, count: 36 * outChannels * tiles)
         var output = Tensor(uninitialized: input.batch, channels: outChannels, height: outHeight, width: outWidth)
-        let outputItemSize = output.itemSize
-        let (channels, height, width, pad) = (Int32(inChannels), Int32(input.height), Int32(input.width), Int32(padding.height))
+        let (tilesDown, tilesAcross) = (Int32(tilesY), Int32(tilesX))
         input.data.withUnsafeBufferPointer { source in
             ComputeThreads.parallelFor(inChannels) { range in
-                for item in 0..<input.batch {
-                    kseg_winograd_input(source.baseAddress! + item * input.itemSize, Int32(range.lowerBound), Int32(range.upperBound),
-                                        height, width, pad, Int32(tilesY), Int32(tilesX), item * tilesPerImage, tiles, channels, transformedInput)
-                }
+                kseg_winograd_input(source.baseAddress!, Int32(input.batch), Int32(inChannels), Int32(input.height), Int32(input.width),
+                                    Int32(padding.height), Int32(range.lowerBound), Int32(range.upperBound), tilesDown, tilesAcross,
+                                    transformedInput)
             }
         }
         transformedWeights.withUnsafeBufferPointer { u in
@@ -140,25 +149,34 @@ public struct Conv2d: Sendable {
         }
         output.data.withUnsafeMutableBufferPointer { destination in
             ComputeThreads.parallelFor(outChannels) { range in
-                for item in 0..<input.batch {
-                    kseg_winograd_output(products, Int32(range.lowerBound), Int32(range.upperBound), Int32(outChannels), tiles,
-                                         item * tilesPerImage, Int32(tilesY), Int32(tilesX), bias, relu ? 1 : 0,
-                                         destination.baseAddress! + item * outputItemSize, Int32(outHeight), Int32(outWidth))
-                }
+                kseg_winograd_output(products, Int32(input.batch), Int32(outChannels), Int32(range.lowerBound), Int32(range.upperBound),
+                                     tilesDown, tilesAcross, bias, relu ? 1 : 0, destination.baseAddress!, Int32(outHeight), Int32(outWidth))
             }
         }
         return output
     }
 
     /// result[outChannels][columns] = weights[outChannels][rows] · matrix[rows][columns] + bias,
-    /// with ReLU when asked; the output channels are split between the threads.
+    /// with ReLU when asked. The threads split the columns, so each packs only its share of the
+    /// (usually far larger) matrix; narrow products split the output channels instead.
     private func multiply(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int, into result: UnsafeMutablePointer<Float>) {
         weights.withUnsafeBufferPointer { weights in
-            ComputeThreads.parallelFor(outChannels) { channels in
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(channels.count), Int32(columns), Int32(rows),
-                            1, weights.baseAddress! + channels.lowerBound * rows, Int32(rows), matrix, Int32(columns), 0,
-                            result + channels.lowerBound * columns, Int32(columns))
-                addBias(result, channels: channels, planeSize: columns)
+            let weights = weights.baseAddress!
+            if columns >= 128 * ComputeThreads.threads {
+                ComputeThreads.parallelFor(columns / 16) { blocks in
+                    let part = (blocks.lowerBound * 16)..<(blocks.upperBound == columns / 16 ? columns : blocks.upperBound * 16)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(part.count), Int32(rows),
+                                1, weights, Int32(rows), matrix + part.lowerBound, Int32(columns), 0,
+                                result + part.lowerBound, Int32(columns))
+                    addBias(result, channels: 0..<outChannels, columns: part, planeSize: columns)
+                }
+            } else {
+                ComputeThreads.parallelFor(outChannels) { channels in
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(channels.count), Int32(columns), Int32(rows),
+                                1, weights + channels.lowerBound * rows, Int32(rows), matrix, Int32(columns), 0,
+                                result + channels.lowerBound * columns, Int32(columns))
+                    addBias(result, channels: channels, columns: 0..<columns, planeSize: columns)
+                }
             }
         }
     }
@@ -171,22 +189,30 @@ public struct Conv2d: Sendable {
         let (outHeight, outWidth) = outputSize(height: height, width: width)
         var row = channels.lowerBound * kernel.height * kernel.width
         for channel in channels {
-            let plane = channel * height * width
+            let plane = image + channel * height * width
             for ky in 0..<kernel.height {
                 for kx in 0..<kernel.width {
-                    var index = row * rowStride
+                    // The outputs whose tap ix = ox · stride − padding + kx falls inside the row.
+                    let first = min(outWidth, max(0, (padding.width - kx + stride.width - 1) / stride.width))
+                    let last = width - 1 + padding.width - kx  // the last ox is last / stride, if last >= 0
+                    let end = last < 0 ? first : max(first, min(outWidth, last / stride.width + 1))
+                    var target = columns + row * rowStride
                     for oy in 0..<outHeight {
                         let iy = oy * stride.height - padding.height + ky
                         guard iy >= 0 && iy < height else {
-                            for _ in 0..<outWidth { columns[index] = 0; index += 1 }
+                            target.update(repeating: 0, count: outWidth)
+                            target += outWidth
                             continue
                         }
-                        let line = plane + iy * width
-                        for ox in 0..<outWidth {
-                            let ix = ox * stride.width - padding.width + kx
-                            columns[index] = ix >= 0 && ix < width ? image[line + ix] : 0
-                            index += 1
+                        let line = plane + iy * width - padding.width + kx
+                        target.update(repeating: 0, count: first)
+                        if stride.width == 1 {
+                            (target + first).update(from: line + first, count: end - first)
+                        } else {
+                            for ox in first..<end { target[ox] = line[ox * stride.width] }
                         }
+                        (target + end).update(repeating: 0, count: outWidth - end)
+                        target += outWidth
                     }
                     row += 1
                 }
@@ -194,14 +220,14 @@ public struct Conv2d: Sendable {
         }
     }
 
-    private func addBias(_ result: UnsafeMutablePointer<Float>, channels: Range<Int>, planeSize: Int) {
+    private func addBias(_ result: UnsafeMutablePointer<Float>, channels: Range<Int>, columns: Range<Int>, planeSize: Int) {
         for channel in channels {
             let shift = bias[channel]
             let plane = result + channel * planeSize
             if relu {
-                for index in 0..<planeSize { plane[index] = max(plane[index] + shift, 0) }
+                for index in columns { plane[index] = max(plane[index] + shift, 0) }
             } else {
-                for index in 0..<planeSize { plane[index] += shift }
+                for index in columns { plane[index] += shift }
             }
         }
     }
@@ -240,62 +266,72 @@ extension Conv2d {
     }
 }
 
-/// Max pooling with PyTorch's floor rule for the output size; padding never wins the max.
-public func maxPool2d(_ input: Tensor, kernel: Int, stride: Int, padding: Int = 0) -> Tensor {
-    let outHeight = (input.height + 2 * padding - kernel) / stride + 1
-    let outWidth = (input.width + 2 * padding - kernel) / stride + 1
-    var output = Tensor(uninitialized: input.batch, channels: input.channels, height: outHeight, width: outWidth)
-    for plane in 0..<(input.batch * input.channels) {
-        let source = plane * input.planeSize
-        let destination = plane * outHeight * outWidth
-        for oy in 0..<outHeight {
-            for ox in 0..<outWidth {
-                var best = -Float.infinity
-                for iy in max(oy * stride - padding, 0)..<min(oy * stride - padding + kernel, input.height) {
-                    for ix in max(ox * stride - padding, 0)..<min(ox * stride - padding + kernel, input.width) {
-                        best = max(best, input.data[source + iy * input.width + ix])
-                    }
-                }
-                output.data[destination + oy * outWidth + ox] = best
+/// Runs `body` over the planes (batch item, channel) of `input` and of a new tensor of `channels`
+/// planes of `height` x `width` per item, split between the compute threads. `body` gets the
+/// range of planes, then base pointers to the input's values and the output's.
+private func mapPlanes(_ input: Tensor, channels: Int? = nil, height: Int, width: Int,
+                       _ body: (Range<Int>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> Tensor {
+    var output = Tensor(uninitialized: input.batch, channels: channels ?? input.channels, height: height, width: width)
+    input.data.withUnsafeBufferPointer { source in
+        output.data.withUnsafeMutableBufferPointer { destination in
+            ComputeThreads.parallelFor(input.batch * input.channels) { planes in
+                body(planes, source.baseAddress!, destination.baseAddress!)
             }
         }
     }
     return output
 }
 
-/// 3x3 average pooling, stride 1, padding 1, counting the padding (always divides by 9), as
-/// timm's inception_v3 does through `F.avg_pool2d` defaults. Summed separably: rows, then columns.
-public func averagePool3x3(_ input: Tensor) -> Tensor {
-    var output = input
+/// Max pooling with PyTorch's floor rule for the output size; padding never wins the max.
+public func maxPool2d(_ input: Tensor, kernel: Int, stride: Int, padding: Int = 0) -> Tensor {
     let (height, width) = (input.height, input.width)
-    var rowSums = [Float](repeating: 0, count: input.planeSize)
-    input.data.withUnsafeBufferPointer { source in
-        output.data.withUnsafeMutableBufferPointer { destination in
-            rowSums.withUnsafeMutableBufferPointer { sums in
-                for plane in 0..<(input.batch * input.channels) {
-                    let base = plane * input.planeSize
-                    for y in 0..<height {
-                        let row = base + y * width
-                        for x in 0..<width {
-                            var sum = source[row + x]
-                            if x > 0 { sum += source[row + x - 1] }
-                            if x + 1 < width { sum += source[row + x + 1] }
-                            sums[y * width + x] = sum
-                        }
+    let outHeight = (height + 2 * padding - kernel) / stride + 1
+    let outWidth = (width + 2 * padding - kernel) / stride + 1
+    return mapPlanes(input, height: outHeight, width: outWidth) { planes, source, destination in
+        for plane in planes {
+            let image = source + plane * height * width
+            var pooled = destination + plane * outHeight * outWidth
+            for oy in 0..<outHeight {
+                let rows = max(oy * stride - padding, 0)..<min(oy * stride - padding + kernel, height)
+                for ox in 0..<outWidth {
+                    let columns = max(ox * stride - padding, 0)..<min(ox * stride - padding + kernel, width)
+                    var best = -Float.infinity
+                    for iy in rows {
+                        for ix in columns { best = max(best, image[iy * width + ix]) }
                     }
-                    for y in 0..<height {
-                        for x in 0..<width {
-                            var sum = sums[y * width + x]
-                            if y > 0 { sum += sums[(y - 1) * width + x] }
-                            if y + 1 < height { sum += sums[(y + 1) * width + x] }
-                            destination[base + y * width + x] = sum / 9
-                        }
+                    pooled[ox] = best
+                }
+                pooled += outWidth
+            }
+        }
+    }
+}
+
+/// 3x3 average pooling, stride 1, padding 1, counting the padding (always divides by 9), as
+/// timm's inception_v3 does through `F.avg_pool2d` defaults. Summed separably: the three rows
+/// around each output row, then three neighbours along it.
+public func averagePool3x3(_ input: Tensor) -> Tensor {
+    let (height, width) = (input.height, input.width)
+    return mapPlanes(input, height: height, width: width) { planes, source, destination in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: width + 2) { sums in
+            sums[0] = 0
+            sums[width + 1] = 0
+            for plane in planes {
+                let image = source + plane * height * width
+                let pooled = destination + plane * height * width
+                for y in 0..<height {
+                    let row = image + y * width
+                    for x in 0..<width {
+                        var sum = row[x]
+                        if y > 0 { sum += row[x - width] }
+                        if y + 1 < height { sum += row[x + width] }
+                        sums[x + 1] = sum
                     }
+                    for x in 0..<width { pooled[y * width + x] = (sums[x] + sums[x + 1] + sums[x + 2]) / 9 }
                 }
             }
         }
     }
-    return output
 }
 
 /// Nearest-neighbour resize to an exact size with PyTorch's index rule:
@@ -303,17 +339,22 @@ public func averagePool3x3(_ input: Tensor) -> Tensor {
 public func resizeNearest(_ input: Tensor, height: Int, width: Int) -> Tensor {
     let rows = nearestIndices(from: input.height, to: height)
     let columns = nearestIndices(from: input.width, to: width)
-    var output = Tensor(uninitialized: input.batch, channels: input.channels, height: height, width: width)
-    for plane in 0..<(input.batch * input.channels) {
-        let source = plane * input.planeSize
-        let destination = plane * height * width
-        for (y, row) in rows.enumerated() {
-            for (x, column) in columns.enumerated() {
-                output.data[destination + y * width + x] = input.data[source + row * input.width + column]
+    let (inHeight, inWidth) = (input.height, input.width)
+    return mapPlanes(input, height: height, width: width) { planes, source, destination in
+        for plane in planes {
+            let image = source + plane * inHeight * inWidth
+            let resized = destination + plane * height * width
+            for y in 0..<height {
+                let row = resized + y * width
+                if y > 0 && rows[y] == rows[y - 1] {
+                    row.update(from: row - width, count: width)  // the same source row as the last
+                    continue
+                }
+                let line = image + rows[y] * inWidth
+                for x in 0..<width { row[x] = line[columns[x]] }
             }
         }
     }
-    return output
 }
 
 /// The source index of each destination index under PyTorch's `nearest` rule.
@@ -327,22 +368,40 @@ public func concatenateChannels(_ tensors: [Tensor]) -> Tensor {
     let first = tensors[0]
     precondition(tensors.allSatisfy { $0.batch == first.batch && $0.height == first.height && $0.width == first.width },
                  "concatenated tensors must share batch and spatial size")
-    let channels = tensors.reduce(0) { $0 + $1.channels }
-    var data: [Float] = []
-    data.reserveCapacity(first.batch * channels * first.planeSize)
-    for item in 0..<first.batch {
-        for tensor in tensors { data += tensor.data[(item * tensor.itemSize)..<((item + 1) * tensor.itemSize)] }
+    var output = Tensor(uninitialized: first.batch, channels: tensors.reduce(0) { $0 + $1.channels }, height: first.height, width: first.width)
+    let outputItemSize = output.itemSize
+    output.data.withUnsafeMutableBufferPointer { destination in
+        var offset = 0  // where this tensor's channels start in each item
+        for tensor in tensors {
+            tensor.data.withUnsafeBufferPointer { source in
+                ComputeThreads.parallelFor(tensor.batch) { items in
+                    for item in items {
+                        (destination.baseAddress! + item * outputItemSize + offset)
+                            .update(from: source.baseAddress! + item * tensor.itemSize, count: tensor.itemSize)
+                    }
+                }
+            }
+            offset += tensor.itemSize
+        }
     }
-    return Tensor(batch: first.batch, channels: channels, height: first.height, width: first.width, data: data)
+    return output
 }
 
 /// Element-wise sum, optionally followed by ReLU (a residual connection).
 public func add(_ lhs: Tensor, _ rhs: Tensor, relu: Bool = false) -> Tensor {
     precondition(lhs.shape == rhs.shape, "added tensors must have one shape")
-    var sum = lhs
-    for index in sum.data.indices {
-        let value = lhs.data[index] + rhs.data[index]
-        sum.data[index] = relu ? max(value, 0) : value
+    var sum = Tensor(uninitialized: lhs.batch, channels: lhs.channels, height: lhs.height, width: lhs.width)
+    lhs.data.withUnsafeBufferPointer { lhs in
+        rhs.data.withUnsafeBufferPointer { rhs in
+            sum.data.withUnsafeMutableBufferPointer { sum in
+                ComputeThreads.parallelFor(sum.count) { range in
+                    for index in range {
+                        let value = lhs[index] + rhs[index]
+                        sum[index] = relu ? max(value, 0) : value
+                    }
+                }
+            }
+        }
     }
     return sum
 }
@@ -350,19 +409,22 @@ public func add(_ lhs: Tensor, _ rhs: Tensor, relu: Bool = false) -> Tensor {
 /// Softmax over the channels at every pixel.
 public func softmaxChannels(_ input: Tensor) -> Tensor {
     var output = input
-    let planeSize = input.planeSize
-    for item in 0..<input.batch {
-        let base = item * input.itemSize
-        for pixel in 0..<planeSize {
-            var largest = -Float.infinity
-            for channel in 0..<input.channels { largest = max(largest, input.data[base + channel * planeSize + pixel]) }
-            var total: Float = 0
-            for channel in 0..<input.channels {
-                let value = expf(input.data[base + channel * planeSize + pixel] - largest)
-                output.data[base + channel * planeSize + pixel] = value
-                total += value
+    let (channels, planeSize) = (input.channels, input.planeSize)
+    output.data.withUnsafeMutableBufferPointer { values in
+        let base = values.baseAddress!
+        ComputeThreads.parallelFor(input.batch * planeSize) { pixels in
+            for pixel in pixels {
+                let first = base + (pixel / planeSize) * channels * planeSize + pixel % planeSize
+                var largest = -Float.infinity
+                for channel in 0..<channels { largest = max(largest, first[channel * planeSize]) }
+                var total: Float = 0
+                for channel in 0..<channels {
+                    let value = expf(first[channel * planeSize] - largest)
+                    first[channel * planeSize] = value
+                    total += value
+                }
+                for channel in 0..<channels { first[channel * planeSize] /= total }
             }
-            for channel in 0..<input.channels { output.data[base + channel * planeSize + pixel] /= total }
         }
     }
     return output

@@ -73,9 +73,15 @@ public struct UNet: Sendable {
         let sizes = UNetGraph.decoderSizes(features: features.map { ($0.height, $0.width) })
         var x = run(.chain(graph.center), features.last!)
         for (index, block) in graph.blocks.enumerated() {
-            x = resizeNearest(x, height: sizes[index].height, width: sizes[index].width)
+            x = LayerProfile.measure("resize \(x.channels) to \(sizes[index].height)x\(sizes[index].width)", method: "resize") {
+                resizeNearest(x, height: sizes[index].height, width: sizes[index].width)
+            }
             let skip = features.count - 2 - index
-            if skip > 0 { x = concatenateChannels([x, features[skip]]) }
+            if skip > 0 {
+                x = LayerProfile.measure("concat \(x.channels)+\(features[skip].channels) \(x.height)x\(x.width)", method: "concat") {
+                    concatenateChannels([x, features[skip]])
+                }
+            }
             x = run(.conv(block.conv2), run(.conv(block.conv1), x))
         }
         return run(.conv(graph.head), x)
@@ -86,12 +92,25 @@ public struct UNet: Sendable {
 
     private func run(_ layer: Layer, _ x: Tensor) -> Tensor {
         switch layer {
-        case let .conv(spec): convs[spec.name]!(x)
-        case let .maxPool(kernel, stride, padding): maxPool2d(x, kernel: kernel, stride: stride, padding: padding)
-        case .averagePool3x3: averagePool3x3(x)
-        case let .chain(layers): layers.reduce(x) { run($1, $0) }
-        case let .residual(main, shortcut): add(run(.chain(main), x), shortcut.map { convs[$0.name]!(x) } ?? x, relu: true)
-        case let .branches(layers): concatenateChannels(layers.map { run($0, x) })
+        case let .conv(spec): return convs[spec.name]!(x)
+        case let .maxPool(kernel, stride, padding):
+            return LayerProfile.measure("max pool \(kernel)/\(stride) \(x.channels) \(x.height)x\(x.width)", method: "pool") {
+                maxPool2d(x, kernel: kernel, stride: stride, padding: padding)
+            }
+        case .averagePool3x3:
+            return LayerProfile.measure("avg pool 3x3 \(x.channels) \(x.height)x\(x.width)", method: "pool") { averagePool3x3(x) }
+        case let .chain(layers): return layers.reduce(x) { run($1, $0) }
+        case let .residual(main, shortcut):
+            let (residual, identity) = (run(.chain(main), x), shortcut.map { convs[$0.name]!(x) } ?? x)
+            return LayerProfile.measure("add+relu \(residual.channels) \(residual.height)x\(residual.width)", method: "add") {
+                add(residual, identity, relu: true)
+            }
+        case let .branches(layers):
+            let outputs = layers.map { run($0, x) }
+            let channels = outputs.map { String($0.channels) }.joined(separator: "+")
+            return LayerProfile.measure("concat \(channels) \(x.height)x\(x.width)", method: "concat") {
+                concatenateChannels(outputs)
+            }
         }
     }
 }

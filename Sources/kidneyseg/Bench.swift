@@ -30,6 +30,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Compute threads (default: all cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @Flag(help: "After the table, time each operation of each model at the largest batch (the fastest of the repeats) and list where the time goes.")
+    var profile = false
+
     func run() throws {
         ComputeThreads.configure()
         try ComputeThreads.$threads.withValue(threads) { try measureAll() }
@@ -51,6 +54,37 @@ struct Bench: ParsableCommand {
                 })
             }
         }
+        if profile, let batch = batchSizes.max() {
+            for (name, network) in networks { printProfile(name, network, batch: batch) }
+        }
+    }
+
+    /// Each method's share of one pass, then the operations that take the most time.
+    private func printProfile(_ name: String, _ network: UNet, batch: Int) {
+        let input = Tensor(zeros: batch, channels: 1, height: size, width: size)
+        _ = network.logits(input)
+        // Each operation's fastest of the repeated passes: the machine is shared, and a pass
+        // slowed by a neighbour should not decide where the time goes.
+        var fastest: [String: LayerProfile.Entry] = [:]
+        for _ in 0..<repeats {
+            let profile = LayerProfile()
+            LayerProfile.$current.withValue(profile) { _ = network.logits(input) }
+            fastest.merge(profile.entries) { $0.seconds <= $1.seconds ? $0 : $1 }
+        }
+        let entries = fastest.values.sorted { $0.seconds > $1.seconds }
+        let total = entries.reduce(0) { $0 + $1.seconds }
+        func row(_ label: String, _ seconds: Double, _ calls: Int, _ work: Int) -> String {
+            let gflops = work > 0 ? String(format: "%.0f", 2 * Double(work) / seconds / 1e9) : ""
+            return "| \(label) | \(calls) | \(String(format: "%.2f", seconds * 1000 / Double(batch))) | \(String(format: "%.1f", 100 * seconds / total)) | \(gflops) |"
+        }
+        print("\n\(name), batch \(batch): \(String(format: "%.1f", total * 1000 / Double(batch))) ms/slice in the profiled operations\n")
+        print("| method or operation | calls | ms/slice | % | GFLOP/s |")
+        print("|---|---:|---:|---:|---:|")
+        for (method, group) in Dictionary(grouping: entries, by: \.method).sorted(by: { $0.key < $1.key }) {
+            print(row("**\(method)**", group.reduce(0) { $0 + $1.seconds }, group.reduce(0) { $0 + $1.calls },
+                      group.reduce(0) { $0 + $1.multiplyAccumulates }))
+        }
+        for entry in entries.prefix(15) { print(row(entry.operation, entry.seconds, entry.calls, entry.multiplyAccumulates)) }
     }
 
     private func loadNetworks() throws -> [(String, UNet)] {

@@ -20,15 +20,16 @@ size_t kseg_peak_resident_bytes(void);
 /// Winograd F(4x4, 3x3): the weights [K][C][3][3] become 36 matrices [36][K][C].
 void kseg_winograd_weights(const float *weights, int out_channels, int in_channels, float *transformed);
 
-/// Transforms the 6x6 input tiles of channels [channel_begin, channel_end) of one image
-/// [C][height][width] into transformed[36][C][tiles_total], at tile columns tile_offset onwards.
-void kseg_winograd_input(const float *image, int channel_begin, int channel_end, int height, int width, int pad,
-                         int tiles_y, int tiles_x, size_t tile_offset, size_t tiles_total, int in_channels, float *transformed);
+/// Transforms the 6x6 input tiles of channels [channel_begin, channel_end) of a batch of images
+/// [items][in_channels][height][width] into transformed[36][in_channels][tiles], where the
+/// tiles are numbered by image, then row, then column.
+void kseg_winograd_input(const float *images, int items, int in_channels, int height, int width, int pad,
+                         int channel_begin, int channel_end, int tiles_y, int tiles_x, float *transformed);
 
-/// Turns products[36][K][tiles_total] back into 4x4 output tiles of output channels
-/// [channel_begin, channel_end) of one image, adding the bias and applying ReLU when asked.
-void kseg_winograd_output(const float *products, int channel_begin, int channel_end, int out_channels, size_t tiles_total,
-                          size_t tile_offset, int tiles_y, int tiles_x, const float *bias, int relu,
-                          float *output, int out_height, int out_width);
+/// Turns products[36][out_channels][tiles] back into 4x4 output tiles of output channels
+/// [channel_begin, channel_end) of a batch [items][out_channels][out_height][out_width], adding
+/// the bias and applying ReLU when asked.
+void kseg_winograd_output(const float *products, int items, int out_channels, int channel_begin, int channel_end,
+                          int tiles_y, int tiles_x, const float *bias, int relu, float *output, int out_height, int out_width);
 
 #endif
