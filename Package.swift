@@ -19,7 +19,7 @@ let package = Package(
         .target(name: "CNIfTI", linkerSettings: [.linkedLibrary("nifti2"), .linkedLibrary("znz"), .linkedLibrary("z")]),
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
         .systemLibrary(name: "COpenBLAS"),
-        .target(name: "CCompute"),
+        .target(name: "CCompute", dependencies: ["COpenBLAS"]),
         .systemLibrary(name: "CSQLite"),
 
         .target(name: "Imaging", dependencies: ["CNIfTI", "CPNG"]),

@@ -51,11 +51,12 @@ import Testing
     ]
 
     /// Each shape with few input channels (im2col) and with enough for Winograd at 3x3 stride 1,
-    /// on an odd image and on images smaller than the kernel's reach.
+    /// on odd images, one wide enough for Winograd by rows of tiles, and images smaller than the
+    /// kernel's reach.
     @Test(arguments: shapes)
     func convolutionMatchesTheDirectSum(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int)) {
         for (channels, relu) in [(5, false), (5, true), (9, true)] {
-            for (height, width) in [(13, 11), (1, 2), (2, 1)] where height + 2 * padding.0 >= kernel.0 && width + 2 * padding.1 >= kernel.1 {
+            for (height, width) in [(13, 11), (6, 37), (1, 2), (2, 1)] where height + 2 * padding.0 >= kernel.0 && width + 2 * padding.1 >= kernel.1 {
                 let conv = Conv2d(inChannels: channels, outChannels: 7, kernel: kernel, stride: stride, padding: padding,
                                   weights: values(7 * channels * kernel.0 * kernel.1, seed: 1), bias: values(7, seed: 2), relu: relu)
                 let input = Tensor(batch: 2, channels: channels, height: height, width: width, data: values(2 * channels * height * width, seed: 3))
@@ -63,11 +64,19 @@ import Testing
                 let output = conv(input)
                 #expect(output.shape == expected.shape)
                 // Winograd's transforms round a little more than a direct sum.
-                let tolerance: Float = conv.method == "winograd" ? 1e-4 : 1e-5
+                let method = conv.method(width: width)
+                let tolerance: Float = method.hasPrefix("winograd") ? 1e-4 : 1e-5
                 #expect(zip(output.data, expected.data).allSatisfy { abs($0 - $1) <= tolerance * max(1, abs($1)) },
-                        "\(conv.method) at \(height)x\(width)")
+                        "\(method) at \(height)x\(width)")
             }
         }
+    }
+
+    @Test func winogradRunsByRowsOfTilesOnlyWhereTheRowsAreLong() {
+        let conv = Conv2d(inChannels: 9, outChannels: 7, kernel: (3, 3), padding: (1, 1), weights: values(7 * 9 * 9, seed: 1))
+        #expect(conv.method(width: 11) == "winograd")
+        #expect(conv.method(width: 37) == "winograd by rows")
+        #expect(Conv2d(inChannels: 5, outChannels: 7, kernel: (3, 3), padding: (1, 1), weights: values(7 * 5 * 9, seed: 1)).method(width: 37) == "im2col")
     }
 
     @Test func foldedBatchNormEqualsConvThenNorm() {

@@ -32,4 +32,11 @@ void kseg_winograd_input(const float *images, int items, int in_channels, int he
 void kseg_winograd_output(const float *products, int items, int out_channels, int channel_begin, int channel_end,
                           int tiles_y, int tiles_x, const float *bias, int relu, float *output, int out_height, int out_width);
 
+/// The whole conv for rows of tiles [row_begin, row_end) of a batch (row r is image r / tiles_y,
+/// tile row r % tiles_y): each row's input transform, 36 small GEMMs with the transformed
+/// weights [36][out_channels][in_channels] and output transform run while its data sit in cache.
+void kseg_winograd_rows(const float *images, int in_channels, int height, int width, int pad,
+                        const float *transformed_weights, int out_channels, const float *bias, int relu,
+                        int row_begin, int row_end, int tiles_y, int tiles_x, float *output, int out_height, int out_width);
+
 #endif
