@@ -59,12 +59,25 @@ public struct Conv2d: Sendable {
          (width + 2 * padding.width - kernel.width) / stride.width + 1)
     }
 
-    public func callAsFunction(_ input: Tensor) -> Tensor {
+    public func callAsFunction(_ input: Tensor) -> Tensor { run(input, adding: nil) }
+
+    /// ReLU(conv(input) + shortcut), a ResNet block's last conv (one without its own ReLU) with
+    /// the shortcut added as each block of the product is finished, rather than in a pass of its own.
+    public func residual(_ input: Tensor, adding shortcut: Tensor) -> Tensor {
+        precondition(!relu, "a residual conv applies its ReLU after the sum")
+        return run(input, adding: shortcut)
+    }
+
+    private func run(_ input: Tensor, adding shortcut: Tensor?) -> Tensor {
         precondition(input.channels == inChannels, "conv expects \(inChannels) channels, got \(input.channels)")
         let work = input.batch * multiplyAccumulates(height: input.height, width: input.width)
         WorkCounter.current?.add(work)
-        return LayerProfile.measure("conv \(kernel.height)x\(kernel.width)/\(stride.height) \(inChannels)→\(outChannels) \(input.height)x\(input.width)",
-                                    method: method(width: input.width), multiplyAccumulates: work) { forward(input) }
+        return LayerProfile.measure("conv \(kernel.height)x\(kernel.width)/\(stride.height) \(inChannels)→\(outChannels) \(input.height)x\(input.width)"
+                                    + (shortcut == nil ? "" : " +shortcut"), method: method(width: input.width), multiplyAccumulates: work) {
+            guard let winogradWeights else { return lowered(input, adding: shortcut) }
+            let output = winograd(input, transformedWeights: winogradWeights)
+            return shortcut.map { add(output, $0, relu: true) } ?? output
+        }
     }
 
     /// How this conv runs on images `width` pixels wide: Winograd over the whole batch or row
@@ -77,29 +90,34 @@ public struct Conv2d: Sendable {
         return kernel == (1, 1) && stride == (1, 1) && padding == (0, 0) ? "gemm" : "im2col"
     }
 
-    private func forward(_ input: Tensor) -> Tensor {
-        if let winogradWeights { return winograd(input, transformedWeights: winogradWeights) }
+    /// im2col + GEMM, or a plain GEMM for 1x1 stride 1, with bias, the shortcut and ReLU applied
+    /// to each block of the product while it is in cache.
+    private func lowered(_ input: Tensor, adding shortcut: Tensor?) -> Tensor {
         let (outHeight, outWidth) = outputSize(height: input.height, width: input.width)
         var output = Tensor(uninitialized: input.batch, channels: outChannels, height: outHeight, width: outWidth)
+        precondition(shortcut.map { $0.shape == output.shape } ?? true, "the shortcut must have the conv's output shape")
         let pointwise = kernel == (1, 1) && stride == (1, 1) && padding == (0, 0)
         let rows = inChannels * kernel.height * kernel.width
         let columns = outHeight * outWidth
         // Images with few output pixels share one GEMM whose columns are every pixel of every
-        // image: the weights are packed once and the GEMM is wide. Large images each get their
-        // own GEMM, written straight into the output.
+        // image: the weights are packed once and the GEMM is wide; its products are finished on
+        // their way into the output. Large images each get their own GEMM, written and finished
+        // in place in the output.
         let group = columns < 4096 ? input.batch : 1
         let groupColumns = group * columns
         let outputItemSize = output.itemSize
         let workspace = Workspace.current
         let matrix = pointwise && group == 1 ? nil : workspace.buffer(.lowered, count: rows * groupColumns)
         let products = group == 1 ? nil : workspace.buffer(.products, count: outChannels * groupColumns)
+        withPointer(to: shortcut) { shortcut in
         input.data.withUnsafeBufferPointer { source in
             output.data.withUnsafeMutableBufferPointer { destination in
                 for first in Swift.stride(from: 0, to: input.batch, by: group) {
                     let images = source.baseAddress! + first * input.itemSize
-                    let result = products ?? destination.baseAddress! + first * outputItemSize
+                    let shortcutImages = shortcut.map { $0 + first * outputItemSize }
                     guard let matrix else {
-                        multiply(images, rows: rows, columns: columns, into: result)
+                        multiply(images, rows: rows, columns: columns, into: destination.baseAddress! + first * outputItemSize,
+                                 finishingWith: shortcutImages)
                         continue
                     }
                     ComputeThreads.parallelFor(inChannels) { channels in
@@ -115,18 +133,21 @@ public struct Conv2d: Sendable {
                             }
                         }
                     }
-                    multiply(matrix, rows: rows, columns: groupColumns, into: result)
-                    guard let products else { continue }
+                    guard let products else {
+                        multiply(matrix, rows: rows, columns: columns, into: destination.baseAddress! + first * outputItemSize,
+                                 finishingWith: shortcutImages)
+                        continue
+                    }
+                    multiply(matrix, rows: rows, columns: groupColumns, into: products, finishingWith: nil, finishing: false)
                     ComputeThreads.parallelFor(outChannels) { channels in
                         for item in 0..<group {
-                            for channel in channels {
-                                (destination.baseAddress! + (first + item) * outputItemSize + channel * columns)
-                                    .update(from: products + channel * groupColumns + item * columns, count: columns)
-                            }
+                            finish(products + item * columns, stride: groupColumns, into: destination.baseAddress! + (first + item) * outputItemSize,
+                                   adding: shortcutImages.map { $0 + item * outputItemSize }, channels: channels, columns: 0..<columns, planeSize: columns)
                         }
                     }
                 }
             }
+        }
         }
         return output
     }
@@ -183,27 +204,57 @@ public struct Conv2d: Sendable {
         return output
     }
 
-    /// result[outChannels][columns] = weights[outChannels][rows] · matrix[rows][columns] + bias,
-    /// with ReLU when asked. The threads split the columns, so each packs only its share of the
-    /// (usually far larger) matrix; narrow products split the output channels instead.
-    private func multiply(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int, into result: UnsafeMutablePointer<Float>) {
+    /// result[outChannels][columns] = weights[outChannels][rows] · matrix[rows][columns], then
+    /// finished (bias, the shortcut's planes, ReLU) unless `finishing` is false. The threads split
+    /// the columns, so each packs only its share of the (usually far larger) matrix, and run it
+    /// in blocks small enough to finish in cache; narrow products split the output channels.
+    private func multiply(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int, into result: UnsafeMutablePointer<Float>,
+                          finishingWith shortcut: UnsafePointer<Float>?, finishing: Bool = true) {
         weights.withUnsafeBufferPointer { weights in
             let weights = weights.baseAddress!
             if columns >= 128 * ComputeThreads.threads {
+                let block = max(64, (Self.productBlockFloats / outChannels) / 16 * 16)
                 ComputeThreads.parallelFor(columns / 16) { blocks in
                     let part = (blocks.lowerBound * 16)..<(blocks.upperBound == columns / 16 ? columns : blocks.upperBound * 16)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(part.count), Int32(rows),
-                                1, weights, Int32(rows), matrix + part.lowerBound, Int32(columns), 0,
-                                result + part.lowerBound, Int32(columns))
-                    addBias(result, channels: 0..<outChannels, columns: part, planeSize: columns)
+                    for start in Swift.stride(from: part.lowerBound, to: part.upperBound, by: block) {
+                        let piece = start..<min(start + block, part.upperBound)
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(piece.count), Int32(rows),
+                                    1, weights, Int32(rows), matrix + piece.lowerBound, Int32(columns), 0,
+                                    result + piece.lowerBound, Int32(columns))
+                        if finishing {
+                            finish(result, stride: columns, into: result, adding: shortcut, channels: 0..<outChannels, columns: piece, planeSize: columns)
+                        }
+                    }
                 }
             } else {
                 ComputeThreads.parallelFor(outChannels) { channels in
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(channels.count), Int32(columns), Int32(rows),
                                 1, weights + channels.lowerBound * rows, Int32(rows), matrix, Int32(columns), 0,
                                 result + channels.lowerBound * columns, Int32(columns))
-                    addBias(result, channels: channels, columns: 0..<columns, planeSize: columns)
+                    if finishing {
+                        finish(result, stride: columns, into: result, adding: shortcut, channels: channels, columns: 0..<columns, planeSize: columns)
+                    }
                 }
+            }
+        }
+    }
+
+    /// About 256 KB of products per block: finished while they are still in the core's cache.
+    static let productBlockFloats = 65_536
+
+    /// output[c][i] = ReLU?(products[c][i] + bias[c] + shortcut[c][i]) for the given channels
+    /// and columns. Products rows are `stride` apart; output and shortcut planes `planeSize`.
+    /// Products and output may be the same memory.
+    private func finish(_ products: UnsafePointer<Float>, stride: Int, into output: UnsafeMutablePointer<Float>,
+                        adding shortcut: UnsafePointer<Float>?, channels: Range<Int>, columns: Range<Int>, planeSize: Int) {
+        let relu = relu || shortcut != nil
+        for channel in channels {
+            let (row, plane, shift) = (products + channel * stride, output + channel * planeSize, bias[channel])
+            switch (shortcut.map { $0 + channel * planeSize }, relu) {
+            case let (added?, true): for index in columns { plane[index] = max(row[index] + shift + added[index], 0) }
+            case let (added?, false): for index in columns { plane[index] = row[index] + shift + added[index] }
+            case (nil, true): for index in columns { plane[index] = max(row[index] + shift, 0) }
+            case (nil, false): for index in columns { plane[index] = row[index] + shift }
             }
         }
     }
@@ -247,17 +298,6 @@ public struct Conv2d: Sendable {
         }
     }
 
-    private func addBias(_ result: UnsafeMutablePointer<Float>, channels: Range<Int>, columns: Range<Int>, planeSize: Int) {
-        for channel in channels {
-            let shift = bias[channel]
-            let plane = result + channel * planeSize
-            if relu {
-                for index in columns { plane[index] = max(plane[index] + shift, 0) }
-            } else {
-                for index in columns { plane[index] += shift }
-            }
-        }
-    }
 }
 
 /// BatchNorm's inference statistics, to be folded into the conv before it.
@@ -291,6 +331,12 @@ extension Conv2d {
         return Conv2d(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride, padding: padding,
                       weights: foldedWeights, bias: foldedBias, relu: relu)
     }
+}
+
+/// `body` with a pointer to the tensor's values, or nil for no tensor.
+private func withPointer<Result>(to tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> Result) -> Result {
+    guard let tensor else { return body(nil) }
+    return tensor.data.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
 /// Runs `body` over the planes (batch item, channel) of `input` and of a new tensor of `channels`

@@ -101,10 +101,10 @@ public struct UNet: Sendable {
             return LayerProfile.measure("avg pool 3x3 \(x.channels) \(x.height)x\(x.width)", method: "pool") { averagePool3x3(x) }
         case let .chain(layers): return layers.reduce(x) { run($1, $0) }
         case let .residual(main, shortcut):
-            let (residual, identity) = (run(.chain(main), x), shortcut.map { convs[$0.name]!(x) } ?? x)
-            return LayerProfile.measure("add+relu \(residual.channels) \(residual.height)x\(residual.width)", method: "add") {
-                add(residual, identity, relu: true)
-            }
+            // The block's last conv adds the shortcut and applies the ReLU as it finishes.
+            let identity = shortcut.map { convs[$0.name]!(x) } ?? x
+            guard case let .conv(last)? = main.last else { return add(run(.chain(main), x), identity, relu: true) }
+            return convs[last.name]!.residual(run(.chain(main.dropLast()), x), adding: identity)
         case let .branches(layers):
             let outputs = layers.map { run($0, x) }
             let channels = outputs.map { String($0.channels) }.joined(separator: "+")

@@ -84,7 +84,7 @@ struct Bench: ParsableCommand {
             print(row("**\(method)**", group.reduce(0) { $0 + $1.seconds }, group.reduce(0) { $0 + $1.calls },
                       group.reduce(0) { $0 + $1.multiplyAccumulates }))
         }
-        for entry in entries.prefix(30) { print(row(entry.operation, entry.seconds, entry.calls, entry.multiplyAccumulates)) }
+        for entry in entries.prefix(15) { print(row(entry.operation, entry.seconds, entry.calls, entry.multiplyAccumulates)) }
     }
 
     private func loadNetworks() throws -> [(String, UNet)] {

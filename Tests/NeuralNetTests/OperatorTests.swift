@@ -72,6 +72,25 @@ import Testing
         }
     }
 
+    /// Every way a conv runs, on small images (one GEMM for the batch) and a large one (a GEMM
+    /// per image), adds the shortcut before its ReLU exactly as a separate sum would.
+    @Test func residualConvAddsTheShortcutThenAppliesReLU() {
+        let shapes: [(channels: Int, kernel: (Int, Int), padding: (Int, Int))] = [(5, (1, 1), (0, 0)), (5, (3, 3), (1, 1)), (9, (3, 3), (1, 1))]
+        for shape in shapes {
+            for (height, width) in [(5, 7), (64, 66)] {
+                let conv = Conv2d(inChannels: shape.channels, outChannels: 4, kernel: shape.kernel, padding: shape.padding,
+                                  weights: values(4 * shape.channels * shape.kernel.0 * shape.kernel.1, seed: 4), bias: values(4, seed: 5))
+                let input = Tensor(batch: 2, channels: shape.channels, height: height, width: width,
+                                   data: values(2 * shape.channels * height * width, seed: 6))
+                let shortcut = Tensor(batch: 2, channels: 4, height: height, width: width, data: values(2 * 4 * height * width, seed: 7))
+                let expected = add(conv(input), shortcut, relu: true)
+                let fused = conv.residual(input, adding: shortcut)
+                #expect(zip(fused.data, expected.data).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) }, "\(conv.method(width: width)) at \(height)x\(width)")
+                #expect(fused.data.contains(0) && fused.data.contains { $0 > 0 })
+            }
+        }
+    }
+
     @Test func winogradRunsByRowsOfTilesOnlyWhereTheRowsAreLong() {
         let conv = Conv2d(inChannels: 9, outChannels: 7, kernel: (3, 3), padding: (1, 1), weights: values(7 * 9 * 9, seed: 1))
         #expect(conv.method(width: 11) == "winograd")
