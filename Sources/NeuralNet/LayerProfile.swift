@@ -21,14 +21,14 @@ public final class LayerProfile: @unchecked Sendable {
     public init() {}
 
     /// Runs `body`, adding its wall time to the entry for `operation`.
-    static func measure<Result>(_ operation: @autoclosure () -> String, method: String, multiplyAccumulates: Int = 0,
+    static func measure<Result>(_ operation: @autoclosure () -> String, method: @autoclosure () -> String, multiplyAccumulates: Int = 0,
                                 _ body: () -> Result) -> Result {
         guard let profile = current else { return body() }
         let start = DispatchTime.now().uptimeNanoseconds
         let result = body()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let key = operation()
-        profile.entries[key, default: Entry(operation: key, method: method)].calls += 1
+        profile.entries[key, default: Entry(operation: key, method: method())].calls += 1
         profile.entries[key]!.seconds += seconds
         profile.entries[key]!.multiplyAccumulates += multiplyAccumulates
         return result
