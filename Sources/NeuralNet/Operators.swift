@@ -213,7 +213,8 @@ public struct Conv2d: Sendable {
         weights.withUnsafeBufferPointer { weights in
             let weights = weights.baseAddress!
             if columns >= 128 * ComputeThreads.threads {
-                let block = max(64, (Self.productBlockFloats / outChannels) / 16 * 16)
+                // Unfinished products gain nothing from blocks, which would only repack the weights.
+                let block = finishing ? max(64, (Self.productBlockFloats / outChannels) / 16 * 16) : columns
                 ComputeThreads.parallelFor(columns / 16) { blocks in
                     let part = (blocks.lowerBound * 16)..<(blocks.upperBound == columns / 16 ? columns : blocks.upperBound * 16)
                     for start in Swift.stride(from: part.lowerBound, to: part.upperBound, by: block) {
