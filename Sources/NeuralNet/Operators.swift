@@ -243,17 +243,15 @@ public struct Conv2d: Sendable {
     /// About 256 KB of products per block: finished while they are still in the core's cache.
     static let productBlockFloats = 65_536
 
-    /// output[c][i] = ReLU?(products[c][i] + bias[c] + shortcut[c][i]) for the given channels
+    /// output[c][i] = ReLU?(products[c][i] + bias[c]), or ReLU(products[c][i] + bias[c] + shortcut[c][i]), for the given channels
     /// and columns. Products rows are `stride` apart; output and shortcut planes `planeSize`.
     /// Products and output may be the same memory.
     private func finish(_ products: UnsafePointer<Float>, stride: Int, into output: UnsafeMutablePointer<Float>,
                         adding shortcut: UnsafePointer<Float>?, channels: Range<Int>, columns: Range<Int>, planeSize: Int) {
-        let relu = relu || shortcut != nil
         for channel in channels {
             let (row, plane, shift) = (products + channel * stride, output + channel * planeSize, bias[channel])
             switch (shortcut.map { $0 + channel * planeSize }, relu) {
-            case let (added?, true): for index in columns { plane[index] = max(row[index] + shift + added[index], 0) }
-            case let (added?, false): for index in columns { plane[index] = row[index] + shift + added[index] }
+            case let (added?, _): for index in columns { plane[index] = max(row[index] + shift + added[index], 0) }  // a residual conv
             case (nil, true): for index in columns { plane[index] = max(row[index] + shift, 0) }
             case (nil, false): for index in columns { plane[index] = row[index] + shift }
             }
