@@ -7,9 +7,9 @@ public final class LayerProfile: @unchecked Sendable {
     @TaskLocal public static var current: LayerProfile?
 
     public struct Entry: Sendable {
-        /// What ran, e.g. "conv 3x3/1 3072→256 16x16 winograd" or "add+relu 256 64x64".
+        /// What ran, e.g. "conv 3x3/1 3072→256 16x16" or "max pool 3/2 64 128x128".
         public var operation: String
-        /// The method, e.g. "winograd", "gemm", "im2col", or the operation's own name.
+        /// How it ran, e.g. "winograd by rows", "gemm", "im2col", or the operation's kind ("pool").
         public var method: String
         public var calls = 0
         public var seconds = 0.0

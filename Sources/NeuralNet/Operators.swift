@@ -45,6 +45,9 @@ public struct Conv2d: Sendable {
         tilesAcross >= 8 && inChannels * outChannels <= 2048 * tilesAcross
     }
 
+    /// A 1x1 stride-1 unpadded conv: a plain GEMM over the image's pixels, with nothing to lower.
+    public var isPointwise: Bool { kernel == (1, 1) && stride == (1, 1) && padding == (0, 0) }
+
     /// Below this many input channels im2col is as fast and Winograd's transforms do not pay.
     static let winogradMinimumChannels = 8
 
@@ -87,7 +90,7 @@ public struct Conv2d: Sendable {
             let tilesAcross = (outputSize(height: 1, width: width).width + 3) / 4
             return Self.runsByRows(inChannels: inChannels, outChannels: outChannels, tilesAcross: tilesAcross) ? "winograd by rows" : "winograd"
         }
-        return kernel == (1, 1) && stride == (1, 1) && padding == (0, 0) ? "gemm" : "im2col"
+        return isPointwise ? "gemm" : "im2col"
     }
 
     /// im2col + GEMM, or a plain GEMM for 1x1 stride 1, with bias, the shortcut and ReLU applied
@@ -96,7 +99,6 @@ public struct Conv2d: Sendable {
         let (outHeight, outWidth) = outputSize(height: input.height, width: input.width)
         var output = Tensor(uninitialized: input.batch, channels: outChannels, height: outHeight, width: outWidth)
         precondition(shortcut.map { $0.shape == output.shape } ?? true, "the shortcut must have the conv's output shape")
-        let pointwise = kernel == (1, 1) && stride == (1, 1) && padding == (0, 0)
         let rows = inChannels * kernel.height * kernel.width
         let columns = outHeight * outWidth
         // Images with few output pixels share one GEMM whose columns are every pixel of every
@@ -107,7 +109,7 @@ public struct Conv2d: Sendable {
         let groupColumns = group * columns
         let outputItemSize = output.itemSize
         let workspace = Workspace.current
-        let matrix = pointwise && group == 1 ? nil : workspace.buffer(.lowered, count: rows * groupColumns)
+        let matrix = isPointwise && group == 1 ? nil : workspace.buffer(.lowered, count: rows * groupColumns)
         let products = group == 1 ? nil : workspace.buffer(.products, count: outChannels * groupColumns)
         withPointer(to: shortcut) { shortcut in
         input.data.withUnsafeBufferPointer { source in
@@ -124,7 +126,7 @@ public struct Conv2d: Sendable {
                         for item in 0..<group {
                             let image = images + item * input.itemSize
                             let target = matrix + item * columns
-                            if pointwise {
+                            if isPointwise {
                                 for channel in channels {
                                     (target + channel * groupColumns).update(from: image + channel * columns, count: columns)
                                 }
@@ -338,12 +340,12 @@ private func withPointer<Result>(to tensor: Tensor?, _ body: (UnsafePointer<Floa
     return tensor.data.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
-/// Runs `body` over the planes (batch item, channel) of `input` and of a new tensor of `channels`
-/// planes of `height` x `width` per item, split between the compute threads. `body` gets the
-/// range of planes, then base pointers to the input's values and the output's.
-private func mapPlanes(_ input: Tensor, channels: Int? = nil, height: Int, width: Int,
+/// Runs `body` over the planes (batch item, channel) of `input` and of a new tensor with the same
+/// planes at `height` x `width`, split between the compute threads. `body` gets the range of
+/// planes, then base pointers to the input's values and the output's.
+private func mapPlanes(_ input: Tensor, height: Int, width: Int,
                        _ body: (Range<Int>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> Tensor {
-    var output = Tensor(uninitialized: input.batch, channels: channels ?? input.channels, height: height, width: width)
+    var output = Tensor(uninitialized: input.batch, channels: input.channels, height: height, width: width)
     input.data.withUnsafeBufferPointer { source in
         output.data.withUnsafeMutableBufferPointer { destination in
             ComputeThreads.parallelFor(input.batch * input.channels) { planes in

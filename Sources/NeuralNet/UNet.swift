@@ -77,11 +77,7 @@ public struct UNet: Sendable {
                 resizeNearest(x, height: sizes[index].height, width: sizes[index].width)
             }
             let skip = features.count - 2 - index
-            if skip > 0 {
-                x = LayerProfile.measure("concat \(x.channels)+\(features[skip].channels) \(x.height)x\(x.width)", method: "concat") {
-                    concatenateChannels([x, features[skip]])
-                }
-            }
+            if skip > 0 { x = concatenated([x, features[skip]]) }
             x = run(.conv(block.conv2), run(.conv(block.conv1), x))
         }
         return run(.conv(graph.head), x)
@@ -105,13 +101,13 @@ public struct UNet: Sendable {
             let identity = shortcut.map { convs[$0.name]!(x) } ?? x
             guard case let .conv(last)? = main.last else { return add(run(.chain(main), x), identity, relu: true) }
             return convs[last.name]!.residual(run(.chain(main.dropLast()), x), adding: identity)
-        case let .branches(layers):
-            let outputs = layers.map { run($0, x) }
-            let channels = outputs.map { String($0.channels) }.joined(separator: "+")
-            return LayerProfile.measure("concat \(channels) \(x.height)x\(x.width)", method: "concat") {
-                concatenateChannels(outputs)
-            }
+        case let .branches(layers): return concatenated(layers.map { run($0, x) })
         }
+    }
+
+    private func concatenated(_ tensors: [Tensor]) -> Tensor {
+        LayerProfile.measure("concat \(tensors.map { String($0.channels) }.joined(separator: "+")) \(tensors[0].height)x\(tensors[0].width)",
+                             method: "concat") { concatenateChannels(tensors) }
     }
 }
 

@@ -18,7 +18,7 @@ public func convolution(_ input: Tensor, _ spec: ConvSpec, weight: Parameter, bi
         let (height, width, outChannels) = (input.height, input.width, spec.outChannels)
         let rows = spec.inChannels * spec.kernel.height * spec.kernel.width
         let columns = output.planeSize
-        let pointwise = spec.kernel == (1, 1) && spec.stride == (1, 1) && spec.padding == (0, 0)
+        let pointwise = conv.isPointwise
         let transposed = spec.stride == (1, 1) ? transposedConvolution(spec, weights: weight.values) : nil
         var inputGradient = transposed?(outputGradient) ?? Tensor(zeros: input.batch, channels: input.channels, height: height, width: width)
         var weightGradient = [Float](repeating: 0, count: weight.values.count)
