@@ -167,10 +167,12 @@ public struct MultipartParser: Sendable {
         for character in text + ";" {
             if character == "\"" { quoted.toggle() }
             if character == ";" && !quoted {
-                let pair = current.split(separator: "=", maxSplits: 1).map(String.init)
+                // Empty parameters (a trailing `;`, `;;`, a bare `=`) name nothing and are skipped.
+                let pair = current.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
                 var value = pair.count == 2 ? pair[1].trimmingSpaces : ""
                 if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
-                result.append((pair[0].trimmingSpaces.lowercased(), value))
+                let key = pair[0].trimmingSpaces.lowercased()
+                if !key.isEmpty { result.append((key, value)) }
                 current = ""
             } else {
                 current.append(character)

@@ -83,7 +83,8 @@ public enum PNGCodec {
 }
 
 /// Reads one axial CT slice from a PNG, taken as displayed the radiological way: the patient's
-/// right on the image's left, anterior at the top. PNG stores no spacing, so pixels count as 1 mm.
+/// right on the image's left, anterior at the top. PNG stores no spacing: pixels are
+/// `DecodeOptions.pngPixelSpacing` mm.
 public struct PNGDecoder: VolumeDecoder {
     public init() {}
 
@@ -93,13 +94,13 @@ public struct PNGDecoder: VolumeDecoder {
 
     public func decode(from url: URL, options: DecodeOptions) throws -> StoredVolume {
         let pixels = try decode(url, options: options)
-        let volume = Volume(geometry: Self.geometry(pixels), voxels: pixels.grey.values.map { Float($0) }, source: Self.source(pixels))
+        let volume = Volume(geometry: Self.geometry(pixels, spacing: options.pngPixelSpacing), voxels: pixels.grey.values.map { Float($0) }, source: Self.source(pixels))
         return StoredVolume(volume: volume, mapping: options.png.mapping(bitDepth: pixels.bitDepth))
     }
 
     public func describe(from url: URL, options: DecodeOptions) throws -> VolumeDescription {
         let pixels = try decode(url, options: options)
-        return VolumeDescription(geometry: Self.geometry(pixels), source: Self.source(pixels))
+        return VolumeDescription(geometry: Self.geometry(pixels, spacing: options.pngPixelSpacing), source: Self.source(pixels))
     }
 
     private static func source(_ pixels: PNGPixels) -> VolumeSource {
@@ -122,9 +123,9 @@ public struct PNGDecoder: VolumeDecoder {
     }
 
     /// Canonical axial orientation (x to the left, y to posterior), stated in the sform.
-    static func geometry(_ pixels: PNGPixels) -> VolumeGeometry {
-        let rows: [SIMD4<Double>] = [SIMD4(-1, 0, 0, 0), SIMD4(0, -1, 0, 0), SIMD4(0, 0, 1, 0)]
-        return VolumeGeometry(size: GridSize(x: pixels.grey.width, y: pixels.grey.height, z: 1), pixdim: SIMD3(1, 1, 1),
+    static func geometry(_ pixels: PNGPixels, spacing: Double) -> VolumeGeometry {
+        let rows: [SIMD4<Double>] = [SIMD4(-spacing, 0, 0, 0), SIMD4(0, -spacing, 0, 0), SIMD4(0, 0, spacing, 0)]
+        return VolumeGeometry(size: GridSize(x: pixels.grey.width, y: pixels.grey.height, z: 1), pixdim: SIMD3(spacing, spacing, spacing),
                               sform: SForm(code: .alignedAnatomical, matrix: Affine(rows: rows)))
     }
 }

@@ -38,38 +38,131 @@ public struct ConnectedComponents: Sendable {
     }
 }
 
-/// The clean-up after argmax, on a label map in canonical axial order.
+/// The clean-up after argmax, on a label map in canonical axial order, in 3-D. Each rule is a
+/// fact of anatomy that a 2-D model cannot see:
+/// - nothing lies outside the body: a kidney-and-tumour region mostly outside it goes;
+/// - islands under `minimumComponentMillilitres` go;
+/// - a patient has at most one kidney on each side: of the kidney-and-tumour regions on a side,
+///   the one with the most kidney stays (a horseshoe kidney is one region, and stays whole);
+/// - a renal tumour grows from the kidney: tumour regions that touch no kidney go.
 public struct LabelCleanup: Equatable, Sendable, Codable {
-    /// Kidney-and-tumour islands smaller than this are dropped.
     public var minimumComponentMillilitres: Double
-    /// Tumour not touching kidney is dropped: a renal tumour grows from the kidney.
+    public var insideBody: Bool
+    public var oneKidneyPerSide: Bool
     public var tumourMustTouchKidney: Bool
     /// Holes enclosed by kidney or tumour within a slice are filled.
     public var fillHolesPerSlice: Bool
 
-    public init(minimumComponentMillilitres: Double = 1, tumourMustTouchKidney: Bool = true, fillHolesPerSlice: Bool = false) {
+    public init(minimumComponentMillilitres: Double = 1, insideBody: Bool = true, oneKidneyPerSide: Bool = true,
+                tumourMustTouchKidney: Bool = true, fillHolesPerSlice: Bool = false) {
         self.minimumComponentMillilitres = minimumComponentMillilitres
+        self.insideBody = insideBody
+        self.oneKidneyPerSide = oneKidneyPerSide
         self.tumourMustTouchKidney = tumourMustTouchKidney
         self.fillHolesPerSlice = fillHolesPerSlice
     }
 
-    public func apply(to stack: inout AxialStack<UInt8>) {
-        let voxelMillilitres = stack.spacing.x * stack.spacing.y * stack.spacing.z / 1000
-        removeSmallIslands(&stack.voxels, size: stack.size, minimumVoxels: minimumComponentMillilitres / voxelMillilitres)
+    /// Cleans `stack`, whose CT gave `body`.
+    public func apply(to stack: inout AxialStack<UInt8>, body: BodyMask) {
+        let minimumVoxels = minimumComponentMillilitres / (stack.spacing.x * stack.spacing.y * stack.spacing.z / 1000)
+        var regions = KidneyRegions(stack)
+        for (index, region) in regions.summaries.enumerated() {
+            let outside = insideBody && region.voxelsOutside(body, stack.size) * 2 > region.voxels
+            if outside || Double(region.voxels) < minimumVoxels { regions.remove(index, from: &stack) }
+        }
+        if oneKidneyPerSide {
+            let midline = KidneySides.midline(stack, body)
+            for side in KidneySides.Side.allCases {
+                let onSide = regions.kept.filter { regions.summaries[$0].side(midline) == side }
+                let rank = { (index: Int) in (regions.summaries[index].kidneyVoxels, regions.summaries[index].voxels) }
+                guard let best = onSide.max(by: { rank($0) < rank($1) }) else { continue }
+                for index in onSide where index != best { regions.remove(index, from: &stack) }
+            }
+        }
         if tumourMustTouchKidney { removeTumourApartFromKidney(&stack.voxels, size: stack.size) }
         if fillHolesPerSlice { fillHoles(&stack.voxels, size: stack.size) }
     }
 }
 
-private let kidney = SegmentationLabel.kidney.rawValue
-private let tumour = SegmentationLabel.tumour.rawValue
+/// Each side's kidney and tumour, as the report gives them. The patient's right is the low-x
+/// half of a canonical stack; the midline is the middle of the body.
+public struct KidneySides: Equatable, Sendable, Codable {
+    public enum Side: String, CaseIterable, Sendable, Codable { case right, left }
 
-private func removeSmallIslands(_ labels: inout [UInt8], size: GridSize, minimumVoxels: Double) {
-    let components = labels.withUnsafeBufferPointer { voxels in ConnectedComponents(size: size) { voxels[$0] != 0 } }
-    for index in labels.indices where components.labels[index] != 0 {
-        if Double(components.sizes[Int(components.labels[index]) - 1]) < minimumVoxels { labels[index] = 0 }
+    public struct Volumes: Equatable, Sendable, Codable {
+        public var side: Side
+        public var kidneyMillilitres: Double
+        public var tumourMillilitres: Double
+
+        enum CodingKeys: String, CodingKey {
+            case side
+            case kidneyMillilitres = "kidney_ml"
+            case tumourMillilitres = "tumour_ml"
+        }
+    }
+
+    public var sides: [Volumes]
+
+    /// Each kidney-and-tumour region counts wholly on the side of its centre.
+    public init(_ stack: AxialStack<UInt8>, body: BodyMask) {
+        let voxelMillilitres = stack.spacing.x * stack.spacing.y * stack.spacing.z / 1000
+        let regions = KidneyRegions(stack)
+        let midline = Self.midline(stack, body)
+        sides = Side.allCases.map { side in
+            let onSide = regions.summaries.filter { $0.side(midline) == side }
+            return Volumes(side: side, kidneyMillilitres: Double(onSide.map(\.kidneyVoxels).reduce(0, +)) * voxelMillilitres,
+                           tumourMillilitres: Double(onSide.map(\.tumourVoxels).reduce(0, +)) * voxelMillilitres)
+        }
+    }
+
+    /// The x (in voxels) between the patient's right and left.
+    static func midline(_ stack: AxialStack<UInt8>, _ body: BodyMask) -> Double {
+        guard let extent = body.extent else { return Double(stack.size.x - 1) / 2 }
+        return (extent.lower.x + extent.upper.x) / 2 / stack.spacing.x
     }
 }
+
+/// The 26-connected kidney-and-tumour regions of a label map, with what the rules need of each.
+struct KidneyRegions {
+    struct Summary {
+        var voxels = 0, kidneyVoxels = 0, tumourVoxels = 0
+        var sumX = 0.0
+        var members: [Int] = []
+
+        func side(_ midline: Double) -> KidneySides.Side { sumX / Double(voxels) < midline ? .right : .left }
+
+        func voxelsOutside(_ body: BodyMask, _ size: GridSize) -> Int {
+            let plane = size.x * size.y
+            return members.filter { !body.contains(x: $0 % size.x, y: ($0 % plane) / size.x, z: $0 / plane) }.count
+        }
+    }
+
+    private(set) var summaries: [Summary]
+    /// The regions not removed yet.
+    private(set) var kept: [Int]
+
+    init(_ stack: AxialStack<UInt8>) {
+        let components = stack.voxels.withUnsafeBufferPointer { voxels in ConnectedComponents(size: stack.size) { voxels[$0] != 0 } }
+        summaries = Array(repeating: Summary(), count: components.sizes.count)
+        for (index, component) in components.labels.enumerated() where component != 0 {
+            let region = Int(component) - 1
+            summaries[region].voxels += 1
+            summaries[region].sumX += Double(index % stack.size.x)
+            summaries[region].members.append(index)
+            if stack.voxels[index] == kidney { summaries[region].kidneyVoxels += 1 } else { summaries[region].tumourVoxels += 1 }
+        }
+        kept = Array(summaries.indices)
+    }
+
+    mutating func remove(_ index: Int, from stack: inout AxialStack<UInt8>) {
+        guard let position = kept.firstIndex(of: index) else { return }
+        kept.remove(at: position)
+        for voxel in summaries[index].members { stack.voxels[voxel] = 0 }
+    }
+}
+
+private let kidney = SegmentationLabel.kidney.rawValue
+private let tumour = SegmentationLabel.tumour.rawValue
 
 private func removeTumourApartFromKidney(_ labels: inout [UInt8], size: GridSize) {
     let components = labels.withUnsafeBufferPointer { voxels in ConnectedComponents(size: size) { voxels[$0] == tumour } }

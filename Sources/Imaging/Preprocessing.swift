@@ -30,44 +30,6 @@ public func windowHounsfield(_ values: [Float], lower: Float, upper: Float) -> [
     return windowed
 }
 
-/// Bilinear resampling with pixel centres aligned (PyTorch's `align_corners=False`, OpenCV's
-/// default), so that shrinking and growing back keeps structures in place.
-public func resizeBilinear(_ image: Plane<Float>, width: Int, height: Int) -> Plane<Float> {
-    precondition(width > 0 && height > 0 && image.width > 0 && image.height > 0, "sizes must be positive")
-    let columns = interpolationTaps(from: image.width, to: width)
-    let rows = interpolationTaps(from: image.height, to: height)
-    var output = [Float](repeating: 0, count: width * height)
-    image.values.withUnsafeBufferPointer { input in
-        for (y, row) in rows.enumerated() {
-            let upper = row.low * image.width
-            let lower = row.high * image.width
-            for (x, column) in columns.enumerated() {
-                let top = input[upper + column.low] * (1 - column.weight) + input[upper + column.high] * column.weight
-                let bottom = input[lower + column.low] * (1 - column.weight) + input[lower + column.high] * column.weight
-                output[y * width + x] = top * (1 - row.weight) + bottom * row.weight
-            }
-        }
-    }
-    return Plane(width: width, height: height, values: output)
-}
-
-/// Resamples each channel (for example each class's probability) to the given size.
-public func resizeBilinear(channels: [Plane<Float>], width: Int, height: Int) -> [Plane<Float>] {
-    channels.map { resizeBilinear($0, width: width, height: height) }
-}
-
-/// For each output position along one axis: the two input positions it blends, and the weight of
-/// the second.
-private func interpolationTaps(from inputSize: Int, to outputSize: Int) -> [(low: Int, high: Int, weight: Float)] {
-    let scale = Double(inputSize) / Double(outputSize)
-    return (0..<outputSize).map { position in
-        let source = max(0, (Double(position) + 0.5) * scale - 0.5)
-        let low = min(Int(source), inputSize - 1)
-        let high = min(low + 1, inputSize - 1)
-        return (low, high, Float(source - Double(low)))
-    }
-}
-
 /// Noise removal applied to each slice before inference, when a model's manifest asks for it.
 public enum Denoising: Equatable, Hashable, Sendable {
     case none
@@ -128,11 +90,3 @@ public func gaussianBlur(_ image: Plane<Float>, sigma: Float) -> Plane<Float> {
 }
 
 private func clamp(_ index: Int, _ count: Int) -> Int { min(max(index, 0), count - 1) }
-
-/// Nearest-neighbour resampling with pixel centres aligned, for label maps: each output pixel
-/// takes the value under its centre.
-public func resizeNearest<Value>(_ image: Plane<Value>, width: Int, height: Int) -> Plane<Value> {
-    let columns = (0..<width).map { min(Int((Double($0) + 0.5) * Double(image.width) / Double(width)), image.width - 1) }
-    let rows = (0..<height).map { min(Int((Double($0) + 0.5) * Double(image.height) / Double(height)), image.height - 1) }
-    return Plane(width: width, height: height, values: rows.flatMap { row in columns.map { image.values[row * image.width + $0] } })
-}

@@ -17,10 +17,18 @@ public struct VolumeLimits: Equatable, Sendable {
 public struct DecodeOptions: Equatable, Sendable {
     public var limits: VolumeLimits
     public var png: PNGHounsfieldMapping
+    /// Millimetres per pixel of a PNG slice, which stores no spacing. 0.8 mm is about KiTS19's
+    /// median in-plane spacing, and what `kidneyseg synth` assumes of the CURVAS slices.
+    public var pngPixelSpacing: Double
 
-    public init(limits: VolumeLimits = VolumeLimits(), png: PNGHounsfieldMapping = PNGHounsfieldMapping()) {
+    public static let defaultPNGPixelSpacing = 0.8
+
+    public init(limits: VolumeLimits = VolumeLimits(), png: PNGHounsfieldMapping = PNGHounsfieldMapping(),
+                pngPixelSpacing: Double = defaultPNGPixelSpacing) {
+        precondition(pngPixelSpacing > 0, "a pixel spacing must be positive")
         self.limits = limits
         self.png = png
+        self.pngPixelSpacing = pngPixelSpacing
     }
 }
 

@@ -15,30 +15,63 @@ public struct ModelManifest: Codable, Equatable, Sendable {
     public struct Preprocessing: Codable, Equatable, Sendable {
         /// Hounsfield units mapped to 0 and 1.
         public var huWindow: [Float]
-        /// Slices are resampled to width x height before inference.
+        /// The model's input grid, width x height pixels: the most it is given at serving time,
+        /// and exactly what it is given in training.
         public var inputSize: [Int]
+        /// Millimetres per input pixel. Each slice is resampled to it and cropped or padded
+        /// around the body, so the kidney has the same size in pixels whatever the scanner's
+        /// grid. Nil: the whole slice is stretched onto the input size (older models).
+        public var pixelSpacing: Double?
         public var denoise: Denoising
 
-        public init(huWindow: [Float] = [-125, 225], inputSize: [Int] = [256, 256], denoise: Denoising = .none) {
+        public init(huWindow: [Float] = [-125, 225], inputSize: [Int] = [256, 256], pixelSpacing: Double? = nil, denoise: Denoising = .none) {
             self.huWindow = huWindow
             self.inputSize = inputSize
+            self.pixelSpacing = pixelSpacing
             self.denoise = denoise
         }
 
         enum CodingKeys: String, CodingKey {
             case huWindow = "hu_window"
             case inputSize = "input_size"
+            case pixelSpacing = "pixel_spacing_mm"
             case denoise
         }
 
         public var window: HounsfieldWindow { HounsfieldWindow(lower: huWindow[0], upper: huWindow[1]) }
 
+        /// Where the model's grid lies on `stack`'s slices. With a pixel spacing it is centred on
+        /// the body; in training (`fixedSize`) it is the input size, at serving time it shrinks,
+        /// in steps of 32 pixels, to the body and a margin, so that no time goes on air.
+        public func frame(for stack: AxialStack<Float>, body: BodyMask, fixedSize: Bool = false) -> SliceFrame {
+            let sourceSpacing = SIMD2(stack.spacing.x, stack.spacing.y)
+            guard let pixelSpacing else {
+                return .stretched(sourceWidth: stack.size.x, sourceHeight: stack.size.y, sourceSpacing: sourceSpacing,
+                                  width: inputSize[0], height: inputSize[1])
+            }
+            let slice = SIMD2(Double(stack.size.x - 1), Double(stack.size.y - 1)) * sourceSpacing
+            let (lower, upper) = body.extent ?? (SIMD2(0, 0), slice)
+            var size = SIMD2(inputSize[0], inputSize[1])
+            if !fixedSize {
+                let needed = (upper - lower) / pixelSpacing + 2 * Self.bodyMarginPixels
+                size = pointwiseMin(size, SIMD2(Self.roundUp32(needed.x), Self.roundUp32(needed.y)))
+            }
+            return .centred(on: (lower + upper) / 2, sourceWidth: stack.size.x, sourceHeight: stack.size.y, sourceSpacing: sourceSpacing,
+                            spacing: pixelSpacing, width: size.x, height: size.y)
+        }
+
+        /// Pixels kept beyond the body on each side when the grid shrinks to it.
+        static let bodyMarginPixels = 8.0
+
+        private static func roundUp32(_ pixels: Double) -> Int { max(64, 32 * Int((pixels / 32).rounded(.up))) }
+
         /// An axial slice in Hounsfield units as the model sees it: windowed to [0, 1], resampled
-        /// to the input size, denoised. Serving and training both go through here.
-        public func modelInput(_ slice: Plane<Float>) -> Plane<Float> {
+        /// onto the frame (beyond the slice reads as the window's floor, like air), denoised.
+        /// Serving and training both go through here.
+        public func modelInput(_ slice: Plane<Float>, frame: SliceFrame) -> Plane<Float> {
             var plane = slice
             window.apply(to: &plane.values)
-            return denoise.apply(to: resizeBilinear(plane, width: inputSize[0], height: inputSize[1]))
+            return denoise.apply(to: frame.sample(plane, fill: 0))
         }
     }
 
@@ -69,6 +102,9 @@ public struct ModelManifest: Codable, Equatable, Sendable {
         }
         let window = preprocessing.huWindow
         guard window.count == 2, window[0] < window[1] else { throw fail("hu_window must be [lower, upper] with lower < upper") }
+        if let spacing = preprocessing.pixelSpacing, !(spacing > 0 && spacing <= 10) {
+            throw fail("pixel_spacing_mm must be in (0, 10]")
+        }
         let size = preprocessing.inputSize
         guard size.count == 2, size.allSatisfy({ $0 >= 32 && $0 <= 2048 && $0 % 32 == 0 }) else {
             throw fail("input_size must be [width, height], multiples of 32 from 32 to 2048")

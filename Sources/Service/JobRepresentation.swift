@@ -89,6 +89,8 @@ struct InputSummary: Codable, Equatable {
 /// What a finished job found.
 struct JobResults: Codable, Equatable {
     var volumes: [ClassVolume]
+    /// The right and the left kidney: kidney and tumour mL on each side.
+    var sides: [KidneySides.Volumes]?
     var metrics: [ClassMetrics]?
 }
 

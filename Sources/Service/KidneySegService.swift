@@ -149,6 +149,12 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
             guard bounds.count == 2, bounds[0] < bounds[1] else { throw APIError(400, "invalid_hu_range", "hu_range must be LO,HI with LO < HI") }
             options.huRange = bounds
         }
+        if let spacing = query["pixel_spacing"] {
+            guard let millimetres = Double(spacing), millimetres > 0, millimetres <= 10 else {
+                throw APIError(400, "invalid_pixel_spacing", "pixel_spacing must be millimetres per pixel, above 0 and at most 10")
+            }
+            options.pixelSpacing = millimetres
+        }
         let uploads = try receiveUploads(request)
         var placed: String?
         defer { for upload in uploads.values { try? FileManager.default.removeItem(at: upload) } }

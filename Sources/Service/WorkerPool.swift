@@ -106,7 +106,7 @@ final class WorkerPool: @unchecked Sendable {
             }, isCancelled: { [store] in self.isAbandoning || (try? store.job(job.id))?.status == .cancelled })
             try writeLabelMap(result.labels, to: files.mask(job.id, format: ct.source.format))
             try files.writeOverlays(ct: ct.axialStack(), labels: result.labels.axialStack(), for: job.id)
-            let results = JobResults(volumes: classVolumes(result.labels), metrics: nil)
+            let results = JobResults(volumes: classVolumes(result.labels), sides: result.sides.sides, metrics: nil)
             try JSONEncoder.api.encode(results).write(to: files.result(job.id), options: .atomic)
             if summary.reference != nil { try Self.scoreAgainstReference(job: job.id, files: files, store: store) }
             _ = try store.transition(job.id, .succeed, at: Date())
@@ -146,6 +146,8 @@ extension WorkerPool {
 struct JobOptions: Codable {
     /// [lower, upper] HU of 8-bit PNG pixels 0 and 255.
     var huRange: [Float]?
+    /// Millimetres per PNG pixel; the input summary's spacing_mm records the value used.
+    var pixelSpacing: Double?
 
     init() {}
 
@@ -153,12 +155,17 @@ struct JobOptions: Codable {
     init(of job: Job) throws { self = try JSONDecoder().decode(JobOptions.self, from: Data(job.options.utf8)) }
 
     /// How this job's files are decoded.
-    var reader: VolumeReader { VolumeReader(options: DecodeOptions(png: pngMapping)) }
+    var reader: VolumeReader {
+        VolumeReader(options: DecodeOptions(png: pngMapping, pngPixelSpacing: pixelSpacing ?? DecodeOptions.defaultPNGPixelSpacing))
+    }
 
     var pngMapping: PNGHounsfieldMapping {
         guard let range = huRange, range.count == 2 else { return PNGHounsfieldMapping() }
         return PNGHounsfieldMapping(range8: range[0]...range[1])
     }
 
-    enum CodingKeys: String, CodingKey { case huRange = "hu_range" }
+    enum CodingKeys: String, CodingKey {
+        case huRange = "hu_range"
+        case pixelSpacing = "pixel_spacing_mm"
+    }
 }

@@ -4,21 +4,33 @@ import Imaging
 /// The U-Net paper's augmentation: a share `proportion` of the images (0.75 by default) is
 /// augmented, and each listed step then applies with probability `stepProbability` (1/2). Spatial steps move the
 /// image (bilinear) and its labels (nearest neighbour) by one shared map, so they stay aligned;
-/// intensity steps touch the image alone, whose values are the model's [0, 1] input.
+/// intensity steps touch the image alone, whose values are the model's [0, 1] input, `window`
+/// of Hounsfield units.
+///
+/// Two steps are for what hospitals send rather than the paper's recipe:
+/// - `contrastPhase` moves the image towards another phase: the kidney's and the tumour's
+///   enhancement (found from the labels) towards native attenuation, or a little beyond the
+///   training phase, and everything else that enhances towards 40 HU, so that a model trained on
+///   arterial-phase KiTS19 also sees non-contrast and portal-venous kidneys;
+/// - `clampAtZero` stores the image as the 8-bit PNG sets do, everything below 0 HU at 0 HU, so
+///   that one model serves those and full-range CT.
 public struct Augmentation: Sendable, Equatable {
     public enum Step: String, CaseIterable, Codable, Sendable {
         case flip, rotation, elastic, gridDistortion = "grid-distortion", cropPad = "crop-pad"
+        case contrastPhase = "contrast-phase", clampAtZero = "clamp-at-zero"
         case brightness, contrast, gamma, blur, noise
     }
 
     public var proportion: Double
     public var steps: [Step]
     public var stepProbability: Double
+    public var window: HounsfieldWindow
 
-    public init(proportion: Double = 0.75, steps: [Step] = Step.allCases, stepProbability: Double = 0.5) {
+    public init(proportion: Double = 0.75, steps: [Step] = Step.allCases, stepProbability: Double = 0.5, window: HounsfieldWindow = .kits19) {
         self.proportion = proportion
         self.steps = steps
         self.stepProbability = stepProbability
+        self.window = window
     }
 
     public func apply(image: inout Plane<Float>, labels: inout Plane<UInt8>, using generator: inout SeededGenerator) {
@@ -30,11 +42,27 @@ public struct Augmentation: Sendable, Equatable {
             image = map.sample(image)
             labels = map.sampleNearest(labels)
         }
-        for step in chosen { adjustIntensity(step, &image, using: &generator) }
+        for step in chosen { adjustIntensity(step, &image, labels: labels, using: &generator) }
     }
 
-    private func adjustIntensity(_ step: Step, _ image: inout Plane<Float>, using generator: inout SeededGenerator) {
+    private func adjustIntensity(_ step: Step, _ image: inout Plane<Float>, labels: Plane<UInt8>, using generator: inout SeededGenerator) {
         switch step {
+        case .contrastPhase:
+            // Enhancement scales with contrast: f = 0 is native, f = 1 the image as it is.
+            let kidneyFactor = Float.random(in: 0...1.15, using: &generator)
+            let tissueFactor = Float.random(in: 0.4...1, using: &generator)
+            let kidney = gaussianBlur(Plane(width: labels.width, height: labels.height, values: labels.values.map { $0 > 0 ? 1 : 0 }), sigma: 1)
+            let scale = window.upper - window.lower
+            for index in image.values.indices {
+                let hounsfield = window.lower + image.values[index] * scale
+                let tissue = hounsfield > 40 ? 40 + (hounsfield - 40) * tissueFactor : hounsfield
+                let renal = 35 + (hounsfield - 35) * kidneyFactor
+                let weight = kidney.values[index]
+                image.values[index] = window.scaled(weight * renal + (1 - weight) * tissue)
+            }
+        case .clampAtZero:
+            let zero = window.scaled(0)
+            image.values = image.values.map { max($0, zero) }
         case .brightness:
             let shift = Float.random(in: -0.1...0.1, using: &generator)
             image.values = image.values.map { $0 + shift }
@@ -106,13 +134,15 @@ struct SamplingMap {
             }
         case .cropPad:
             // Zoom in (a crop, resized back) or out (padded), and shift.
-            let scale = Float.random(in: 0.85...1.15, using: &generator)
+            // Also the scale augmentation: kidneys differ in size between patients beyond what
+            // resampling to a fixed spacing removes.
+            let scale = Float.random(in: 0.8...1.25, using: &generator)
             let shift = (Float.random(in: -0.08...0.08, using: &generator) * Float(width), Float.random(in: -0.08...0.08, using: &generator) * Float(height))
             for index in x.indices {
                 x[index] = centreX + (x[index] - centreX) / scale + shift.0
                 y[index] = centreY + (y[index] - centreY) / scale + shift.1
             }
-        case .brightness, .contrast, .gamma, .blur, .noise:
+        case .contrastPhase, .clampAtZero, .brightness, .contrast, .gamma, .blur, .noise:
             return
         }
         isIdentity = false

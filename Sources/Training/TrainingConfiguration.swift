@@ -7,6 +7,11 @@ import NeuralNet
 public struct TrainingConfiguration: Codable, Equatable, Sendable {
     /// Folders of training cases (KiTS or PNG layout, see `TrainingCase.cases(in:)`).
     public var data: [String] = []
+    /// Each data folder's share of the training signal, split evenly between its patients;
+    /// empty: every patient counts alike.
+    public var dataWeights: [Double] = []
+    /// Folders of cases used only to validate (then `validationFraction` is not used).
+    public var validationData: [String] = []
     public var name = "kidneyseg-model"
     public var encoder: EncoderName = .resnet50
     public var encoderWidth = 0.25
@@ -14,8 +19,13 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     /// Slices are resampled to size x size.
     public var size = 256
     public var huWindow: [Float] = [-125, 225]
+    /// Millimetres per model pixel (see `ModelManifest.Preprocessing.pixelSpacing`); nil
+    /// stretches each slice onto the input size.
+    public var pixelSpacing: Double? = 2
     /// The HU range of 8-bit PNG pixels 0 and 255 (CURVAS: [0, 255]).
     public var pngHuRange: [Float] = [-125, 225]
+    /// Millimetres per pixel of PNG slices.
+    public var pngPixelSpacing = DecodeOptions.defaultPNGPixelSpacing
     public var epochs = 10
     /// Optimiser steps per epoch; 0 means one pass over the training slices.
     public var stepsPerEpoch = 0
@@ -47,8 +57,12 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         case data, name, encoder, size, epochs, loss, schedule, augmentation, seed
         case encoderWidth = "encoder_width"
         case decoderChannels = "decoder_channels"
+        case dataWeights = "data_weights"
+        case validationData = "validation_data"
         case huWindow = "hu_window"
+        case pixelSpacing = "pixel_spacing_mm"
         case pngHuRange = "png_hu_range"
+        case pngPixelSpacing = "png_pixel_spacing_mm"
         case stepsPerEpoch = "steps_per_epoch"
         case batchSize = "batch_size"
         case accumulation
@@ -78,11 +92,11 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
 
     public var manifest: ModelManifest {
         ModelManifest(name: name, description: "Trained by kidneyseg train on \(data.joined(separator: ", ")).",
-                      architecture: architecture, preprocessing: .init(huWindow: huWindow, inputSize: [size, size]))
+                      architecture: architecture, preprocessing: .init(huWindow: huWindow, inputSize: [size, size], pixelSpacing: pixelSpacing))
     }
 
     public var reader: VolumeReader {
-        VolumeReader(options: DecodeOptions(png: PNGHounsfieldMapping(range8: pngHuRange[0]...pngHuRange[1])))
+        VolumeReader(options: DecodeOptions(png: PNGHounsfieldMapping(range8: pngHuRange[0]...pngHuRange[1]), pngPixelSpacing: pngPixelSpacing))
     }
 
     public func learningRateSchedule(totalSteps: Int) -> LearningRateSchedule {
@@ -97,6 +111,10 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public func validate() throws {
         func fail(_ reason: String) -> TrainingError { .invalidSetting(reason) }
         guard !data.isEmpty else { throw fail("give at least one data folder") }
+        guard dataWeights.isEmpty || (dataWeights.count == data.count && dataWeights.allSatisfy { $0 > 0 }) else {
+            throw fail("give one positive data weight per data folder")
+        }
+        guard pngPixelSpacing > 0 else { throw fail("the PNG pixel spacing must be positive") }
         guard size >= 32, size % 32 == 0 else { throw fail("size must be a multiple of 32") }
         guard epochs >= 1, batchSize >= 1, accumulation >= 1, stepsPerEpoch >= 0 else { throw fail("epochs, batch and accumulation must be at least 1") }
         guard ["constant", "step", "cosine"].contains(schedule) else { throw fail("schedule must be constant, step or cosine") }

@@ -7,6 +7,8 @@ public struct TrainingCase: Equatable, Sendable {
     public var patient: String
     public var image: URL
     public var labels: URL
+    /// The patient's share of the training signal, relative to other patients (1 each by default).
+    public var weight = 1.0
 
     /// The case's name in reports: its folder for KiTS cases, the file name for PNG slices.
     public var name: String {
@@ -22,8 +24,9 @@ public struct TrainingCase: Equatable, Sendable {
     /// The cases in a folder of either layout:
     /// - KiTS: `case_XXXXX/imaging.nii.gz` with `case_XXXXX/segmentation.nii.gz`; the folder
     ///   names the patient;
-    /// - PNG: `images/NAME.png` with `labels/NAME.png`; the part of NAME before its first `_`
-    ///   names the patient (CURVAS: `10001_394.png` is patient 10001, slice 394).
+    /// - PNG: `images/NAME.png` with `labels/NAME.png`; the part of NAME before its last `_`
+    ///   names the patient (CURVAS: `10001_394.png` is patient 10001, slice 394;
+    ///   `case_00002_0100.png` is patient case_00002).
     public static func cases(in folder: URL) throws -> [TrainingCase] {
         let manager = FileManager.default
         let names = ((try? manager.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
@@ -38,7 +41,8 @@ public struct TrainingCase: Equatable, Sendable {
         let pngs = ((try? manager.contentsOfDirectory(atPath: images.path)) ?? []).filter { $0.hasSuffix(".png") }.sorted().compactMap { name -> TrainingCase? in
             let labels = folder.appendingPathComponent("labels/\(name)")
             guard manager.fileExists(atPath: labels.path) else { return nil }
-            let patient = String(name.dropLast(4).prefix { $0 != "_" })
+            let stem = name.dropLast(4)
+            let patient = String(stem[..<(stem.lastIndex(of: "_") ?? stem.endIndex)])
             return TrainingCase(patient: patient, image: images.appendingPathComponent(name), labels: labels)
         }
         guard !(kits + pngs).isEmpty else { throw TrainingError.noCases(folder.path) }
@@ -90,7 +94,8 @@ public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
 public final class SliceCache {
     public struct Slice: Equatable, Sendable {
         public var patient: String
-        /// 1 / (slices kept from this patient), scaled so that the mean over the cache is 1.
+        /// The patient's weight / (slices kept from this patient), scaled so that the mean over the
+        /// cache is 1.
         public var weight: Float
     }
 
@@ -112,25 +117,28 @@ public final class SliceCache {
         self.handle = handle
         var generator = SeededGenerator(seed: seed)
         var patients: [String] = []
+        var patientWeights: [String: Double] = [:]
         for trainingCase in cases {
+            patientWeights[trainingCase.patient] = trainingCase.weight
             let ct = try reader.readCT(from: trainingCase.image).axialStack()
             let labels = try reader.readLabels(from: trainingCase.labels).axialStack()
             guard ct.size == labels.size else {
                 throw TrainingError.mismatchedCase(patient: trainingCase.patient, reason: "the image is \(ct.size) voxels and the labels \(labels.size)")
             }
+            let frame = preprocessing.frame(for: ct, body: BodyMask(ct), fixedSize: true)
             let foreground = (0..<ct.sliceCount).filter { labels.slice($0).values.contains { $0 > 0 } }
             let background = Array(Set(0..<ct.sliceCount).subtracting(foreground)).sorted().shuffled(using: &generator)
             let kept = foreground + background.prefix(Int((Double(background.count) * backgroundFraction).rounded()))
             for index in kept.sorted() {
-                try append(image: preprocessing.modelInput(ct.slice(index)),
-                           labels: resizeNearest(labels.slice(index), width: width, height: height))
+                try append(image: preprocessing.modelInput(ct.slice(index), frame: frame), labels: frame.sampleNearest(labels.slice(index)))
                 patients.append(trainingCase.patient)
             }
         }
         guard !patients.isEmpty else { throw TrainingError.noSlices }
         let counts = Dictionary(patients.map { ($0, 1) }, uniquingKeysWith: +)
-        let scale = Float(patients.count) / Float(counts.count)
-        slices = patients.map { Slice(patient: $0, weight: scale / Float(counts[$0]!)) }
+        let raw = patients.map { patientWeights[$0]! / Double(counts[$0]!) }
+        let scale = Double(raw.count) / raw.reduce(0, +)
+        slices = zip(patients, raw).map { Slice(patient: $0, weight: Float($1 * scale)) }
     }
 
     deinit { try? handle.close() }

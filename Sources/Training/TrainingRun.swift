@@ -49,11 +49,27 @@ public final class TrainingRun {
         let cacheFolder = FileManager.default.temporaryDirectory.appendingPathComponent("kidneyseg-train-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: cacheFolder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: cacheFolder) }
-        let cases = try configuration.data.flatMap { try TrainingCase.cases(in: URL(fileURLWithPath: $0)) }
-        let cache = try SliceCache(cases: cases, preprocessing: configuration.manifest.preprocessing, reader: configuration.reader,
-                                   backgroundFraction: configuration.backgroundFraction, seed: configuration.seed,
-                                   file: cacheFolder.appendingPathComponent("slices.bin"))
-        let split = cache.splitByPatient(validationFraction: configuration.validationFraction, seed: configuration.seed)
+        let cases = try configuration.data.enumerated().flatMap { folder, path in
+            let found = try TrainingCase.cases(in: URL(fileURLWithPath: path))
+            guard !configuration.dataWeights.isEmpty else { return found }
+            let patientWeight = configuration.dataWeights[folder] / Double(Set(found.map(\.patient)).count)
+            return found.map { trainingCase in
+                var weighted = trainingCase
+                weighted.weight = patientWeight
+                return weighted
+            }
+        }
+        let cache = try sliceCache(cases, configuration, file: cacheFolder.appendingPathComponent("slices.bin"))
+        let split: (training: [Int], validation: [Int])
+        let validationCache: SliceCache
+        if configuration.validationData.isEmpty {
+            split = cache.splitByPatient(validationFraction: configuration.validationFraction, seed: configuration.seed)
+            validationCache = cache
+        } else {
+            validationCache = try sliceCache(configuration.validationData.flatMap { try TrainingCase.cases(in: URL(fileURLWithPath: $0)) },
+                                             configuration, file: cacheFolder.appendingPathComponent("validation.bin"))
+            split = (Array(cache.slices.indices), Array(validationCache.slices.indices))
+        }
         guard !split.training.isEmpty else { throw TrainingError.noSlices }
         let stepsPerEpoch = configuration.stepsPerEpoch > 0
             ? configuration.stepsPerEpoch
@@ -67,8 +83,8 @@ public final class TrainingRun {
         let loss = SegmentationLoss(kind: configuration.loss, gamma: configuration.focalGamma,
                                     classWeights: configuration.loss == .weightedCrossEntropy ? try classWeights(cache, split.training) : nil)
         let trainer = Trainer(network: network, optimizer: optimizer, loss: loss, accumulation: configuration.accumulation)
-        let augmentation = Augmentation(proportion: configuration.augmentation)
-        let validation = try batches(of: split.validation, from: cache, size: configuration.batchSize)
+        let augmentation = Augmentation(proportion: configuration.augmentation, window: configuration.manifest.preprocessing.window)
+        let validation = try batches(of: split.validation, from: validationCache, size: configuration.batchSize)
 
         let (began, firstEpoch) = (Date(), progress.epochsDone)
         for epoch in firstEpoch..<configuration.epochs {
@@ -100,6 +116,11 @@ public final class TrainingRun {
             let summary = scores.map { "\($0.label.name) \($0.dice.map { String(format: "%.3f", $0) } ?? "n/a")" }.joined(separator: ", ")
             log("epoch \(epoch + 1) done in \(Self.duration(Date().timeIntervalSince(started))); validation Dice: \(summary.isEmpty ? "no validation patients" : summary); saved \(checkpoint.folder.path)")
         }
+    }
+
+    private func sliceCache(_ cases: [TrainingCase], _ configuration: TrainingConfiguration, file: URL) throws -> SliceCache {
+        try SliceCache(cases: cases, preprocessing: configuration.manifest.preprocessing, reader: configuration.reader,
+                       backgroundFraction: configuration.backgroundFraction, seed: configuration.seed, file: file)
     }
 
     /// Slices as one batch, augmented.

@@ -7,7 +7,7 @@ struct KidneySeg: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kidneyseg",
         abstract: "Kidney and kidney-tumour segmentation of abdominal CT.",
-        subcommands: [Serve.self, Segment.self, Train.self, Synth.self, Info.self, Evaluate.self, EvaluateSet.self, Overlay.self, Backup.self, Bench.self, BenchTrain.self]
+        subcommands: [Serve.self, Segment.self, Train.self, Synth.self, StackSlices.self, Info.self, Evaluate.self, EvaluateSet.self, Overlay.self, Backup.self, Bench.self, BenchTrain.self]
     )
 
     /// Runs the command. Every failure is one line on stderr and a non-zero exit status; help and
@@ -41,8 +41,15 @@ struct InputOptions: ParsableArguments {
     @Option(name: .customLong("hu-offset"), help: "16-bit PNG pixels store HU plus this offset.")
     var huOffset: Float = 1024
 
+    @Option(name: .customLong("pixel-spacing"), help: ArgumentHelp("Millimetres per pixel of PNG slices, which store no spacing.", valueName: "MM"))
+    var pixelSpacing: Double = DecodeOptions.defaultPNGPixelSpacing
+
+    func validate() throws {
+        guard pixelSpacing > 0, pixelSpacing.isFinite else { throw ValidationError("--pixel-spacing must be a positive number of millimetres") }
+    }
+
     var reader: VolumeReader {
-        VolumeReader(options: DecodeOptions(png: PNGHounsfieldMapping(offset16: huOffset, range8: huRange.range)))
+        VolumeReader(options: DecodeOptions(png: PNGHounsfieldMapping(offset16: huOffset, range8: huRange.range), pngPixelSpacing: pixelSpacing))
     }
 }
 

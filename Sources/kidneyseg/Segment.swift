@@ -32,6 +32,9 @@ struct Segment: ParsableCommand {
         for volume in classVolumes(result.labels) {
             print("\(volume.label.name): \(volume.voxels) voxels, \(String(format: "%.2f", volume.millilitres)) mL")
         }
+        for side in result.sides.sides {
+            print("\(side.side.rawValue) kidney: \(String(format: "%.2f", side.kidneyMillilitres)) mL kidney, \(String(format: "%.2f", side.tumourMillilitres)) mL tumour")
+        }
         if let reference {
             print(MetricsTable.render(try evaluate(prediction: result.labels, reference: reading.reader.readLabels(from: URL(argument: reference)))))
         }

@@ -33,7 +33,11 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("decoder-channels"), help: "Five decoder widths, comma-separated.") var decoderChannels: String?
     @Option(help: "Slice size in pixels (a multiple of 32).") var size: Int?
     @Option(name: .customLong("hu-window"), help: "The model's HU window, LO,HI.") var huWindow: String?
+    @Option(name: .customLong("pixel-spacing"), help: "Millimetres per model pixel (default 2); 0 stretches each slice onto the size.") var pixelSpacing: Double?
     @Option(name: .customLong("png-hu-range"), help: "HU of 8-bit PNG pixels 0 and 255, LO,HI.") var pngHuRange: String?
+    @Option(name: .customLong("png-pixel-spacing"), help: "Millimetres per pixel of PNG slices.") var pngPixelSpacing: Double?
+    @Option(name: .customLong("data-weights"), help: "Each --data folder's share of the training signal, comma-separated.") var dataWeights: String?
+    @Option(name: .customLong("validation-data"), help: ArgumentHelp("Cases used only to validate (repeatable).", valueName: "DIR")) var validationData: [String] = []
     @Option(help: "Epochs to train in all.") var epochs: Int?
     @Option(name: .customLong("steps-per-epoch"), help: "Optimiser steps per epoch (default: one pass).") var stepsPerEpoch: Int?
     @Option(help: "Slices per batch.") var batch: Int?
@@ -64,7 +68,11 @@ struct Train: ParsableCommand {
         if let decoderChannels { settings.decoderChannels = try Self.numbers(decoderChannels, "decoder-channels").map { Int($0) } }
         if let size { settings.size = size }
         if let huWindow { settings.huWindow = try Self.numbers(huWindow, "hu-window") }
+        if let pixelSpacing { settings.pixelSpacing = pixelSpacing > 0 ? pixelSpacing : nil }
         if let pngHuRange { settings.pngHuRange = try Self.numbers(pngHuRange, "png-hu-range") }
+        if let pngPixelSpacing { settings.pngPixelSpacing = pngPixelSpacing }
+        if let dataWeights { settings.dataWeights = try Self.numbers(dataWeights, "data-weights").map(Double.init) }
+        if !validationData.isEmpty { settings.validationData = validationData.map { URL(argument: $0).path } }
         if let epochs { settings.epochs = epochs }
         if let stepsPerEpoch { settings.stepsPerEpoch = stepsPerEpoch }
         if let batch { settings.batchSize = batch }

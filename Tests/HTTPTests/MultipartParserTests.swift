@@ -37,6 +37,14 @@ import Testing
         }
     }
 
+    /// A trailing `;`, `;;` or a bare `=` in Content-Disposition once crashed the server
+    /// (indexing the first half of an empty parameter). They name nothing and are skipped.
+    @Test(arguments: ["form-data; name=\"image\";", "form-data;; name=\"image\"", "form-data; =; name=\"image\"", "form-data; name=\"image\"; = ;;"])
+    func skipsEmptyDispositionParameters(disposition: String) throws {
+        let raw = Array("--B\r\nContent-Disposition: \(disposition)\r\n\r\nxxx\r\n--B--\r\n".utf8)
+        try verify(raw, boundary: "B", [Part(name: "image", filename: nil, contentType: nil, body: Array("xxx".utf8))])
+    }
+
     @Test func splitsAnUploadIntoItsParts() throws {
         // The image holds bytes that look like a delimiter's start: CR, LF and dashes.
         let image: [UInt8] = [0x1F, 0x8B, 0x0D, 0x0A, 0x2D, 0x2D, 0x58, 0x0D, 0x0A, 0x2D, 0x00, 0xFF]

@@ -9,6 +9,13 @@ import Testing
 
     func index(_ x: Int, _ y: Int, _ z: Int, in size: GridSize) -> Int { (z * size.y + y) * size.x + x }
 
+    /// The body of a CT that is soft tissue (40 HU) in `columns` (all but the first and the last
+    /// by default) and air (-1000 HU) elsewhere.
+    func body(_ size: GridSize, columns: ClosedRange<Int>? = nil) -> BodyMask {
+        let voxels = (0..<size.voxelCount).map { index -> Float in (columns ?? 1...(size.x - 2)).contains(index % size.x) ? 40 : -1000 }
+        return BodyMask(AxialStack(size: size, spacing: SIMD3(1, 1, 1), voxels: voxels))
+    }
+
     @Test func componentsJoinThroughCornersIn3D() {
         let size = GridSize(x: 4, y: 4, z: 4)
         var mask = [Bool](repeating: false, count: size.voxelCount)
@@ -28,7 +35,7 @@ import Testing
         for x in 0..<5 { for y in 0..<2 { voxels[index(x, y, 0, in: size)] = 1 } }  // 10 voxels = 0.010 mL
         voxels[index(8, 8, 0, in: size)] = 1  // 1 voxel = 0.001 mL
         var labels = stack(size, voxels)
-        LabelCleanup(minimumComponentMillilitres: 0.005, tumourMustTouchKidney: false).apply(to: &labels)
+        LabelCleanup(minimumComponentMillilitres: 0.005, oneKidneyPerSide: false, tumourMustTouchKidney: false).apply(to: &labels, body: body(size))
         #expect(labels.voxels.filter { $0 == 1 }.count == 10)
         #expect(labels.voxels[index(8, 8, 0, in: size)] == 0)
     }
@@ -42,7 +49,7 @@ import Testing
         voxels[index(7, 1, 1, in: size)] = 2  // far from any kidney
         voxels[index(8, 1, 1, in: size)] = 2
         var labels = stack(size, voxels)
-        LabelCleanup(minimumComponentMillilitres: 0).apply(to: &labels)
+        LabelCleanup(minimumComponentMillilitres: 0, oneKidneyPerSide: false).apply(to: &labels, body: body(size))
         #expect(labels.voxels[index(1, 1, 1, in: size)] == 2)
         #expect(labels.voxels[index(2, 2, 2, in: size)] == 2)
         #expect(labels.voxels[index(7, 1, 1, in: size)] == 0)
@@ -58,11 +65,55 @@ import Testing
         voxels[index(3, 3, 0, in: size)] = 0
         for y in 2...4 { for x in 2...4 where !(x == 3 && y == 3) { voxels[index(x, y, 0, in: size)] = 2 } }
         var filled = stack(size, voxels)
-        LabelCleanup(minimumComponentMillilitres: 0, fillHolesPerSlice: true).apply(to: &filled)
+        LabelCleanup(minimumComponentMillilitres: 0, fillHolesPerSlice: true).apply(to: &filled, body: body(size))
         #expect(filled.voxels[index(3, 3, 0, in: size)] == 2)  // enclosed by tumour
         #expect(filled.voxels[index(0, 0, 0, in: size)] == 0)  // outside stays background
         var unfilled = stack(size, voxels)
-        LabelCleanup(minimumComponentMillilitres: 0).apply(to: &unfilled)
+        LabelCleanup(minimumComponentMillilitres: 0).apply(to: &unfilled, body: body(size))
         #expect(unfilled.voxels[index(3, 3, 0, in: size)] == 0)
+    }
+
+    /// Two kidney regions on the patient's right (low x) and one on the left: the right keeps
+    /// the one with more kidney, even beside a larger region that is mostly tumour.
+    @Test func keepsOneKidneyOnEachSide() {
+        let size = GridSize(x: 20, y: 8, z: 4)
+        var voxels = [UInt8](repeating: 0, count: size.voxelCount)
+        for z in 0..<4 { for y in 1...3 { for x in 1...3 { voxels[index(x, y, z, in: size)] = 1 } } }       // 36 kidney
+        for z in 0..<4 { for y in 5...6 { for x in 1...7 { voxels[index(x, y, z, in: size)] = 2 } } }       // 56 tumour...
+        for z in 0..<1 { voxels[index(7, 4, z, in: size)] = 0; voxels[index(2, 6, z, in: size)] = 1 }      // ...with 1 kidney
+        for z in 0..<4 { for y in 2...4 { for x in 14...16 { voxels[index(x, y, z, in: size)] = 1 } } }     // the left kidney
+        var labels = stack(size, voxels)
+        LabelCleanup(minimumComponentMillilitres: 0, tumourMustTouchKidney: false).apply(to: &labels, body: body(size))
+        #expect(labels.voxels[index(2, 2, 0, in: size)] == 1)
+        #expect(labels.voxels[index(5, 5, 0, in: size)] == 0 && labels.voxels[index(2, 6, 0, in: size)] == 0)
+        #expect(labels.voxels[index(15, 3, 2, in: size)] == 1)
+        #expect(labels.voxels.filter { $0 != 0 }.count == 36 + 36)
+    }
+
+    /// A region lying mostly on air outside the body goes; one inside it stays.
+    @Test func dropsRegionsOutsideTheBody() {
+        let size = GridSize(x: 24, y: 6, z: 2)
+        var voxels = [UInt8](repeating: 0, count: size.voxelCount)
+        for z in 0..<2 { for y in 1...3 { for x in 19...22 { voxels[index(x, y, z, in: size)] = 1 } } }     // on air: x > 16
+        for z in 0..<2 { for y in 1...3 { for x in 3...5 { voxels[index(x, y, z, in: size)] = 1 } } }       // inside
+        var labels = stack(size, voxels)
+        LabelCleanup(minimumComponentMillilitres: 0, oneKidneyPerSide: false).apply(to: &labels, body: body(size, columns: 1...16))
+        #expect(labels.voxels[index(20, 2, 1, in: size)] == 0)
+        #expect(labels.voxels[index(4, 2, 1, in: size)] == 1)
+    }
+
+    /// Volumes per side, with each region counted on the side of its centre: 1 mm³ voxels.
+    @Test func reportsEachSidesVolumes() {
+        let size = GridSize(x: 20, y: 4, z: 2)
+        var voxels = [UInt8](repeating: 0, count: size.voxelCount)
+        for z in 0..<2 { for x in 2...5 { voxels[index(x, 1, z, in: size)] = 1 } }    // right: 8 kidney
+        voxels[index(6, 1, 0, in: size)] = 2                                           // right: 1 tumour
+        for z in 0..<2 { for x in 13...15 { voxels[index(x, 2, z, in: size)] = 1 } }  // left: 6 kidney
+        let sides = KidneySides(stack(size, voxels), body: body(size))
+        #expect(sides.sides.map(\.side) == [.right, .left])
+        let expected: [(kidney: Double, tumour: Double)] = [(0.008, 0.001), (0.006, 0)]
+        for (volumes, expected) in zip(sides.sides, expected) {
+            #expect(abs(volumes.kidneyMillilitres - expected.kidney) < 1e-12 && abs(volumes.tumourMillilitres - expected.tumour) < 1e-12)
+        }
     }
 }

@@ -7,32 +7,6 @@ import Testing
         #expect(HounsfieldWindow.kits19.scaled(-55) == 0.2)
     }
 
-    @Test func upsamplesBilinearlyWithAlignedPixelCentres() {
-        // PyTorch: F.interpolate(tensor([[0., 1.], [2., 3.]]), size=4, mode="bilinear", align_corners=False)
-        let image = Plane<Float>(width: 2, height: 2, values: [0, 1, 2, 3])
-        let resized = resizeBilinear(image, width: 4, height: 4)
-        #expect(resized.values == [0, 0.25, 0.75, 1,
-                                   0.5, 0.75, 1.25, 1.5,
-                                   1.5, 1.75, 2.25, 2.5,
-                                   2, 2.25, 2.75, 3])
-    }
-
-    @Test func downsamplingByTwoAveragesNeighbours() {
-        let image = Plane<Float>(width: 4, height: 1, values: [0, 1, 2, 3])
-        #expect(resizeBilinear(image, width: 2, height: 1).values == [0.5, 2.5])
-    }
-
-    @Test func resamplesProbabilitiesBackToTheOriginalSize() {
-        let kidney = Plane<Float>(width: 2, height: 2, values: [1, 0, 0, 0])
-        let background = Plane<Float>(width: 2, height: 2, values: [0, 1, 1, 1])
-        let resized = resizeBilinear(channels: [background, kidney], width: 5, height: 3)
-        #expect(resized.map(\.width) == [5, 5] && resized.map(\.height) == [3, 3])
-        // Probabilities still sum to one everywhere after interpolation.
-        for index in 0..<15 { #expect(abs(resized[0].values[index] + resized[1].values[index] - 1) < 1e-6) }
-        #expect(resized[1][0, 0] == 1)
-        #expect(resized[1][4, 2] == 0)
-    }
-
     @Test func medianRemovesSpeckleAndKeepsEdges() {
         var values = [Float](repeating: 0, count: 25)
         values[12] = 100  // a single hot pixel

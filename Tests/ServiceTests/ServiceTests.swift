@@ -74,6 +74,8 @@ import Testing
             #expect(input["dims"] as? [Int] == [122, 101, 112])
             #expect(input["orientation"] as? String == "RAS")
             #expect(((job["results"] as? [String: Any])?["volumes"] as? [Any])?.count == 2)
+            let sides = try #require((job["results"] as? [String: Any])?["sides"] as? [[String: Any]])
+            #expect(sides.compactMap { $0["side"] as? String } == ["right", "left"])
             #expect((job["progress"] as? [String: Any])?["done"] as? Int == 112)
 
             client.send("GET \(location)/mask HTTP/1.1\r\n\r\n")
@@ -92,6 +94,24 @@ import Testing
             let mask = scratch.url.appendingPathComponent("data/jobs/\(id)/mask.nii.gz")
             let labels = try VolumeReader().readLabels(from: mask)
             #expect(labels.geometry == (try VolumeReader().readCT(from: SharedData.pancreasSlice)).geometry)
+        }
+    }
+
+    /// A PNG stores no spacing: the request gives it, and the input summary records the one used.
+    @Test func takesAPNGsPixelSpacingFromTheRequest() throws {
+        try withService { running in
+            let client = try running.client()
+            let slice = SharedData.curvasSlice
+            let location = try #require(try post(client, slice, target: "/v1/jobs?hu_range=0,255&pixel_spacing=0.7")?.headers["location"])
+            let input = try #require(waitForJob(client, location)["input"] as? [String: Any])
+            #expect(input["spacing_mm"] as? [Double] == [0.7, 0.7, 0.7])
+            let unspecified = try #require(try post(client, slice)?.headers["location"])
+            #expect((waitForJob(client, unspecified)["input"] as? [String: Any])?["spacing_mm"] as? [Double] == [0.8, 0.8, 0.8])
+            for bad in ["0", "-1", "wide", "11"] {
+                let refused = try #require(try post(client, slice, target: "/v1/jobs?pixel_spacing=\(bad)"))
+                #expect(refused.status == 400)
+                #expect((json(refused.body)["error"] as? [String: Any])?["code"] as? String == "invalid_pixel_spacing")
+            }
         }
     }
 

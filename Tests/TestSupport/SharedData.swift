@@ -9,6 +9,10 @@ public enum SharedData {
     public static let exampleCT = root.appendingPathComponent("example-ct/example_ct.nii.gz")
     public static let exampleKidneyReference = root.appendingPathComponent("example-ct/example_ct_kidney_reference.nii.gz")
     public static let pancreasSlice = root.appendingPathComponent("pancreas-ct-slice/slice.nii.gz")
+    /// An 8-bit CURVAS slice (pixel = clamp(HU, 0, 255)) with a kidney label.
+    public static let curvasSlice = root.appendingPathComponent("curvas-slices/images/10001_394.png")
+    /// The real KiTS19 slices of 4 patients, with spacing.json.
+    public static let kitsRealSlices = root.appendingPathComponent("kits19-real-slices")
 
     /// The KiTS19 label map of `caseNumber` (0 to 99).
     public static func kitsLabels(_ caseNumber: Int) -> URL {

@@ -56,4 +56,32 @@ import Training
         #expect(augmented(augmentation, seed: 9) == augmented(augmentation, seed: 9))
         #expect(augmented(augmentation, seed: 9).0 != augmented(augmentation, seed: 10).0)
     }
+
+    /// On the [-125, 225] window: an enhancing kidney (190 HU) on fat (-100 HU). The phase step
+    /// moves the kidney towards its native 35 HU, or a little beyond the phase it was taken in,
+    /// and leaves fat alone; the labels do not move.
+    @Test(arguments: [1, 2, 3, 4] as [UInt64])
+    func contrastPhaseMovesTheKidneysEnhancement(seed: UInt64) {
+        let window = HounsfieldWindow.kits19
+        var labels = Self.pair().1
+        labels.values = labels.values.map { $0 == 0 ? 0 : 1 }
+        var image = Plane(width: 32, height: 24, values: labels.values.map { window.scaled($0 == 1 ? 190 : -100) })
+        var generator = SeededGenerator(seed: seed)
+        Augmentation(proportion: 1, steps: [.contrastPhase], stepProbability: 1, window: window).apply(image: &image, labels: &labels, using: &generator)
+        let hounsfield = { (x: Int, y: Int) in window.lower + image[x, y] * (window.upper - window.lower) }
+        #expect(hounsfield(12, 12) >= 35 - 0.5 && hounsfield(12, 12) <= 35 + 155 * 1.15 + 0.5)
+        #expect(abs(hounsfield(28, 20) - -100) < 0.01)
+        #expect(labels.values.filter { $0 == 1 }.count == Self.pair().1.values.filter { $0 > 0 }.count)
+    }
+
+    /// As the 8-bit PNG sets store CT: nothing below 0 HU.
+    @Test func clampsAtZeroHounsfieldUnits() {
+        let window = HounsfieldWindow.kits19
+        var (image, labels) = Self.pair()
+        image.values = (0..<image.values.count).map { window.scaled(Float($0 % 350) - 125) }
+        var generator = SeededGenerator(seed: 1)
+        Augmentation(proportion: 1, steps: [.clampAtZero], stepProbability: 1, window: window).apply(image: &image, labels: &labels, using: &generator)
+        #expect(image.values.min() == window.scaled(0))
+        #expect(image.values[300] == window.scaled(175))
+    }
 }
