@@ -126,12 +126,24 @@ public enum NIfTIWriter {
         }
     }
 
+    /// The hidden file a volume is written to before it is renamed into place:
+    /// `.NAME.<UUID>.nii[.gz]`. A process killed mid-write leaves one behind.
+    static func temporaryName(for name: String) -> String {
+        ".\(name).\(UUID().uuidString)\(name.hasSuffix(".gz") ? ".nii.gz" : ".nii")"
+    }
+
+    /// Whether `name` is one of `temporaryName(for:)`'s.
+    public static func isTemporaryName(_ name: String) -> Bool {
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard name.hasPrefix("."), parts.count >= 4, name.hasSuffix(".nii") || name.hasSuffix(".nii.gz") else { return false }
+        return parts.contains { UUID(uuidString: String($0)) != nil }
+    }
+
     private static func write<Voxel>(_ g: VolumeGeometry, voxels: [Voxel], datatype: Int32, calibration: ClosedRange<Double>, to url: URL,
                                      version: Int, readsBack: (StoredVolume) throws -> Bool) throws {
         let path = url.path
         let gzipped = path.hasSuffix(".gz")
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString)\(gzipped ? ".nii.gz" : ".nii")")
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(temporaryName(for: url.lastPathComponent))
         defer { try? FileManager.default.removeItem(at: temporary) }
 
         let directory = url.deletingLastPathComponent().path

@@ -52,8 +52,8 @@ struct NIfTIHeader: Equatable {
         guard let voxels = Self.product(spatial), voxels.multipliedReportingOverflow(by: datatype.bytes).overflow == false else {
             throw VolumeIOError.sizeOverflow(dims: used)
         }
-        guard voxels <= limits.maxVoxels else { throw VolumeIOError.exceedsLimit(voxels: voxels, limit: limits.maxVoxels) }
         size = GridSize(x: spatial[0], y: spatial[1], z: spatial[2])
+        try limits.check(size)
     }
 
     /// The product, or nil when it overflows.

@@ -119,7 +119,7 @@ public struct PNGDecoder: VolumeDecoder {
         do { data = try Data(contentsOf: url) } catch {
             throw VolumeIOError.unreadable(path: url.path, reason: error.localizedDescription)
         }
-        return try PNGCodec.decode(data, maxPixels: options.limits.maxVoxels)
+        return try PNGCodec.decode(data, maxPixels: min(options.limits.maxVoxels, options.limits.maxSlicePixels))
     }
 
     /// Canonical axial orientation (x to the left, y to posterior), stated in the sform.

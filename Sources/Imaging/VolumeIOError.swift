@@ -11,6 +11,7 @@ public enum VolumeIOError: Error, Equatable, Sendable, CustomStringConvertible {
     case multipleTimePoints(Int)
     case sizeOverflow(dims: [Int])
     case exceedsLimit(voxels: Int, limit: Int)
+    case sliceExceedsLimit(pixels: Int, limit: Int)
     case truncatedData
     case invalidPNG(String)
     case colourPNG
@@ -39,6 +40,8 @@ public enum VolumeIOError: Error, Equatable, Sendable, CustomStringConvertible {
             "the declared dimensions \(dims) overflow any addressable size"
         case let .exceedsLimit(voxels, limit):
             "the volume has \(voxels) voxels, over the limit of \(limit)"
+        case let .sliceExceedsLimit(pixels, limit):
+            "a slice of the volume has \(pixels) pixels, over the limit of \(limit)"
         case .truncatedData:
             "the voxel data ends early: the file is truncated or its gzip stream is corrupt"
         case let .invalidPNG(reason):

@@ -4,12 +4,24 @@ import Foundation
 public struct VolumeLimits: Equatable, Sendable {
     /// The most voxels one volume may declare. 512 Mi voxels is 2 GiB as Float32.
     public var maxVoxels: Int
+    /// The most pixels one slice may declare, in any of the three planes: CT slices are 512 x
+    /// 512, rarely 1024 x 1024. 4096 x 4096 leaves room and keeps a small file that decompresses
+    /// into one enormous image (a 514 KB PNG of 23000 x 23000 pixels) from being decoded at all.
+    public var maxSlicePixels: Int
     /// The largest file read whole into memory (PNG).
     public var maxFileBytes: Int
 
-    public init(maxVoxels: Int = 512 << 20, maxFileBytes: Int = 256 << 20) {
+    public init(maxVoxels: Int = 512 << 20, maxSlicePixels: Int = 4096 * 4096, maxFileBytes: Int = 256 << 20) {
         self.maxVoxels = maxVoxels
+        self.maxSlicePixels = maxSlicePixels
         self.maxFileBytes = maxFileBytes
+    }
+
+    /// Checks a grid's declared size against both limits.
+    public func check(_ size: GridSize) throws {
+        guard size.voxelCount <= maxVoxels else { throw VolumeIOError.exceedsLimit(voxels: size.voxelCount, limit: maxVoxels) }
+        let largestPlane = max(size.x * size.y, size.x * size.z, size.y * size.z)
+        guard largestPlane <= maxSlicePixels else { throw VolumeIOError.sliceExceedsLimit(pixels: largestPlane, limit: maxSlicePixels) }
     }
 }
 

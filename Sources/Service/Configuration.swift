@@ -15,6 +15,9 @@ public struct ServiceConfiguration: Equatable, Sendable {
     public var maxUploadMegabytes = 1024
     /// Queued jobs beyond this get 429.
     public var maxQueuedJobs = 100
+    /// A job that was running when the process died this many times (out of memory, a crash) is
+    /// failed instead of queued again, so that one input cannot keep killing the service.
+    public var maxAttempts = 3
     /// Bearer tokens; empty turns authentication off.
     public var tokens: [String] = []
     /// Whether /healthz, /readyz and /metrics answer without a token.
@@ -34,6 +37,7 @@ public struct ServiceConfiguration: Equatable, Sendable {
         ("threads_per_worker", { $0.threadsPerWorker = try integer($1, "threads_per_worker") }),
         ("max_upload_mb", { $0.maxUploadMegabytes = try integer($1, "max_upload_mb") }),
         ("max_queued_jobs", { $0.maxQueuedJobs = try integer($1, "max_queued_jobs") }),
+        ("max_attempts", { $0.maxAttempts = try integer($1, "max_attempts") }),
         ("tokens", { $0.tokens = $1.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }),
         ("open_health_endpoints", { $0.openHealthEndpoints = try boolean($1, "open_health_endpoints") }),
         ("require_tokens", { $0.requireTokens = try boolean($1, "require_tokens") }),
@@ -44,9 +48,13 @@ public struct ServiceConfiguration: Equatable, Sendable {
 
     public static func environmentVariable(for key: String) -> String { "KIDNEYSEG_" + key.uppercased() }
 
-    /// Reads `file` (if it exists), then the environment, then `flags` (key → value).
-    public static func load(file: URL?, environment: [String: String], flags: [String: String]) throws -> ServiceConfiguration {
+    /// Reads `file`, then the environment, then `flags` (key → value). A missing file is an
+    /// error when it was named (`required`); the default file may be absent.
+    public static func load(file: URL?, required: Bool = false, environment: [String: String], flags: [String: String]) throws -> ServiceConfiguration {
         var configuration = ServiceConfiguration()
+        if let file, required, !FileManager.default.fileExists(atPath: file.path) {
+            throw ConfigurationError("the configuration file \(file.path) does not exist")
+        }
         if let file, FileManager.default.fileExists(atPath: file.path) {
             let object: Any
             do { object = try JSONSerialization.jsonObject(with: withoutComments(Data(contentsOf: file))) } catch {
@@ -85,6 +93,7 @@ public struct ServiceConfiguration: Equatable, Sendable {
         guard threadsPerWorker >= 0 else { throw ConfigurationError("threads_per_worker must be 0 (automatic) or more") }
         guard maxUploadMegabytes >= 1 else { throw ConfigurationError("max_upload_mb must be at least 1") }
         guard maxQueuedJobs >= 1 else { throw ConfigurationError("max_queued_jobs must be at least 1") }
+        guard maxAttempts >= 1 else { throw ConfigurationError("max_attempts must be at least 1") }
         guard !dataDirectory.isEmpty, !modelsDirectory.isEmpty else { throw ConfigurationError("data_dir and models_dir must be set") }
         guard !requireTokens || !tokens.isEmpty else {
             throw ConfigurationError("require_tokens is set but there are no tokens: set \(Self.environmentVariable(for: "tokens"))")

@@ -75,6 +75,22 @@ public struct JobFiles: Sendable {
     func incoming() throws -> IncomingFile { try IncomingFile(in: root.appendingPathComponent("incoming")) }
 
     public func delete(_ id: String) { try? FileManager.default.removeItem(at: folder(id)) }
+
+    /// Removes what a process killed mid-write left behind, and nothing else: uploads under
+    /// `incoming/` (named by `IncomingFile`, a UUID each) and the hidden temporary files that
+    /// `NIfTIWriter` renames into a job's folder. Call at start-up, before anything is received.
+    /// Returns the paths removed.
+    public func removeLeftovers() -> [String] {
+        let manager = FileManager.default
+        let incoming = root.appendingPathComponent("incoming")
+        var leftovers = ((try? manager.contentsOfDirectory(atPath: incoming.path)) ?? [])
+            .filter { IncomingFile.isIncomingName($0) }.map { incoming.appendingPathComponent($0) }
+        for id in (try? manager.contentsOfDirectory(atPath: root.appendingPathComponent("jobs").path)) ?? [] {
+            let names = (try? manager.contentsOfDirectory(atPath: folder(id).path)) ?? []
+            leftovers += names.filter(NIfTIWriter.isTemporaryName).map { folder(id).appendingPathComponent($0) }
+        }
+        return leftovers.filter { (try? manager.removeItem(at: $0)) != nil }.map(\.path)
+    }
 }
 
 /// A file being received under `incoming/`: appended to, then fsynced, or discarded.
@@ -109,6 +125,8 @@ final class IncomingFile {
         }
         return url
     }
+
+    static func isIncomingName(_ name: String) -> Bool { UUID(uuidString: name) != nil && name == name.lowercased() }
 
     func discard() {
         try? handle.close()

@@ -1,6 +1,7 @@
 import Foundation
 import HTTP
 import Imaging
+import Logging
 import SegmentationMetrics
 import NeuralNet
 import Store
@@ -14,6 +15,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
     let ensemble: Ensemble
     private let workers: WorkerPool
     private let metrics = ServiceMetrics()
+    private let logger = Logger(label: "kidneyseg.service")
 
     public init(configuration: ServiceConfiguration, store: any JobStore, files: JobFiles, ensemble: Ensemble, cores: Int) {
         self.configuration = configuration
@@ -24,9 +26,11 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
                              files: files, pipeline: SegmentationPipeline(ensemble: ensemble), inferenceSeconds: metrics.inferenceSeconds)
     }
 
-    /// Queues again the jobs a stopped process left running, then starts the workers.
+    /// Removes what a stopped process left half-written, queues again the jobs it left running
+    /// (or fails those that keep stopping it), then starts the workers.
     public func start() throws {
-        _ = try store.requeueInterrupted()
+        for leftover in files.removeLeftovers() { logger.info("removed \(leftover), left half-written by a stopped process") }
+        _ = try store.requeueInterrupted(maxAttempts: configuration.maxAttempts)
         workers.start()
     }
 

@@ -17,8 +17,9 @@ public protocol JobStore: Sendable {
     func transition(_ id: String, _ event: JobEvent, at now: Date) throws -> Job
     /// Jobs in creation order, optionally of one status, after the job with id `after`.
     func jobs(status: Job.Status?, limit: Int, after: String?) throws -> [Job]
-    /// Queues again every job left running by a process that stopped; returns them.
-    func requeueInterrupted() throws -> [Job]
+    /// Queues again every job left running by a process that stopped, and returns them; a job
+    /// that has already been started `maxAttempts` times is failed instead, as the likely cause.
+    func requeueInterrupted(maxAttempts: Int) throws -> [Job]
     func count(status: Job.Status) throws -> Int
     /// Deletes a job with its metrics and idempotency keys.
     func delete(_ id: String) throws

@@ -155,11 +155,15 @@ public final class SQLiteJobStore: JobStore, @unchecked Sendable {
         }
     }
 
-    public func requeueInterrupted() throws -> [Job] {
+    public func requeueInterrupted(maxAttempts: Int) throws -> [Job] {
         try locked {
             try database.transaction {
                 let running = try database.query("SELECT \(Self.columns) FROM jobs WHERE status = 'running'").map(Self.job(from:))
-                let requeued = try running.map { try $0.applying(.requeue, at: Date()) }
+                let requeued = try running.map { job in
+                    guard job.attempts >= maxAttempts else { return try job.applying(.requeue, at: Date()) }
+                    let reason = "the service stopped while running this job \(job.attempts) times (out of memory or a crash); it is not retried"
+                    return try job.applying(.fail(reason: reason), at: Date())
+                }
                 for job in requeued { try write(job) }
                 return requeued
             }

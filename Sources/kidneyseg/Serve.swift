@@ -11,8 +11,8 @@ struct Serve: ParsableCommand {
         discussion: "Settings come from the config file, then KIDNEYSEG_<KEY> environment variables, then these flags."
     )
 
-    @Option(help: "The configuration file.")
-    var config = "Config/kidneyseg.json"
+    @Option(help: "The configuration file (default: Config/kidneyseg.json, if it exists).")
+    var config: String?
 
     @Option(help: "Address to listen on.") var host: String?
     @Option(help: "Port to listen on.") var port: Int?
@@ -22,6 +22,7 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("threads-per-worker"), help: "Compute threads per worker (0: share the cores).") var threadsPerWorker: Int?
     @Option(name: .customLong("max-upload-mb"), help: "The largest upload, in MiB.") var maxUploadMegabytes: Int?
     @Option(name: .customLong("max-queued-jobs"), help: "Queued jobs beyond this get 429.") var maxQueuedJobs: Int?
+    @Option(name: .customLong("max-attempts"), help: "Fail a job that was running when the service died this many times.") var maxAttempts: Int?
     @Option(name: .customLong("open-health-endpoints"), help: "Whether /healthz, /readyz and /metrics answer without a token (true or false).")
     var openHealthEndpoints: String?
     @Option(name: .customLong("require-tokens"), help: "Refuse to start without tokens (true or false).") var requireTokens: String?
@@ -33,9 +34,11 @@ struct Serve: ParsableCommand {
             "host": host, "port": port.map(String.init), "data_dir": dataDirectory, "models_dir": modelsDirectory,
             "workers": workers.map(String.init), "threads_per_worker": threadsPerWorker.map(String.init),
             "max_upload_mb": maxUploadMegabytes.map(String.init), "max_queued_jobs": maxQueuedJobs.map(String.init),
+            "max_attempts": maxAttempts.map(String.init),
             "open_health_endpoints": openHealthEndpoints, "require_tokens": requireTokens,
         ].compactMapValues { $0 }
-        let settings = try ServiceConfiguration.load(file: URL(argument: config), environment: ProcessInfo.processInfo.environment, flags: flags)
+        let settings = try ServiceConfiguration.load(file: URL(argument: config ?? "Config/kidneyseg.json"), required: config != nil,
+                                                     environment: ProcessInfo.processInfo.environment, flags: flags)
         ComputeThreads.configure()
         let ensemble = try Ensemble(folder: URL(argument: settings.modelsDirectory))
         let data = URL(argument: settings.dataDirectory)

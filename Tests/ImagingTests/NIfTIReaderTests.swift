@@ -173,6 +173,16 @@ import Testing
         }
     }
 
+    /// 23000 x 23000 x 1 is under the voxel limit, but no CT slice is that large: refused from
+    /// the header, before anything is decompressed or allocated.
+    @Test func rejectsASliceTooLargeForAnyScanner() throws {
+        var bomb = NIfTIFixture()
+        bomb.dims = [3, 23000, 23000, 1, 1, 1, 1, 1]
+        #expect(throws: VolumeIOError.sliceExceedsLimit(pixels: 23000 * 23000, limit: 4096 * 4096)) {
+            try reader.readCT(from: bomb.write(named: "bomb.nii", in: scratch.url))
+        }
+    }
+
     @Test func enforcesAConfigurableVoxelLimit() throws {
         let strict = VolumeReader(options: DecodeOptions(limits: VolumeLimits(maxVoxels: 1_000_000)))
         #expect(throws: VolumeIOError.exceedsLimit(voxels: 122 * 101 * 112, limit: 1_000_000)) {

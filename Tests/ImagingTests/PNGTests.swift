@@ -86,6 +86,10 @@ import Testing
         let url = try write(PNGFixture.make(width: 100, height: 100, bitDepth: 8, samples: [Int](repeating: 0, count: 10000)))
         let strict = VolumeReader(options: DecodeOptions(limits: VolumeLimits(maxVoxels: 9999)))
         #expect(throws: VolumeIOError.invalidPNG("the PNG is 100x100, over the limit of 9999 pixels")) { try strict.readCT(from: url) }
+        // The slice limit applies too, whatever the voxel limit: a small file of one enormous
+        // image (a zlib bomb) is refused from its header.
+        let perSlice = VolumeReader(options: DecodeOptions(limits: VolumeLimits(maxSlicePixels: 2500)))
+        #expect(throws: VolumeIOError.invalidPNG("the PNG is 100x100, over the limit of 2500 pixels")) { try perSlice.readCT(from: url) }
     }
 
     @Test func refusesSixteenBitValuesAsLabels() throws {

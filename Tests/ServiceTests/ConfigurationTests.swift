@@ -50,10 +50,20 @@ import Testing
         (#"{"port": "eighty"}"#, "port must be a whole number, not eighty"),
         (#"{"port": 70000}"#, "port must be 0 to 65535, not 70000"),
         (#"{"workers": 0}"#, "workers must be at least 1"),
+        (#"{"max_attempts": 0}"#, "max_attempts must be at least 1"),
         (#"{"open_health_endpoints": "maybe"}"#, "open_health_endpoints must be true or false, not maybe"),
         (#"[1, 2]"#, "must hold one JSON object"),
         (#"{"port": "#, "is not valid JSON"),
     ]
+
+    /// `serve --config missing.json` once started silently with the defaults, without tokens.
+    @Test func aNamedFileMustExist() throws {
+        let missing = URL(fileURLWithPath: "/nonexistent/kidneyseg.json")
+        #expect(throws: ConfigurationError("the configuration file /nonexistent/kidneyseg.json does not exist")) {
+            try ServiceConfiguration.load(file: missing, required: true, environment: [:], flags: [:])
+        }
+        #expect(try ServiceConfiguration.load(file: missing, required: false, environment: [:], flags: [:]) == ServiceConfiguration())
+    }
 
     @Test(arguments: invalid)
     func refusesInvalidSettingsWithAClearMessage(json: String, message: String) throws {

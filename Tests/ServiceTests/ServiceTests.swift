@@ -115,6 +115,22 @@ import Testing
         }
     }
 
+    /// After a kill -9: a half-received upload and a half-written mask go at the next start;
+    /// files the service did not name that way stay.
+    @Test func removesWhatAKilledProcessLeftHalfWritten() throws {
+        let data = scratch.url.appendingPathComponent("leftovers")
+        let files = try JobFiles(dataDirectory: data)
+        let upload = data.appendingPathComponent("incoming/\(UUID().uuidString.lowercased())")
+        let job = files.folder("a1")
+        try FileManager.default.createDirectory(at: job, withIntermediateDirectories: true)
+        let mask = job.appendingPathComponent(".mask.nii.gz.\(UUID().uuidString).nii.gz")
+        let kept = [data.appendingPathComponent("incoming/notes.txt"), job.appendingPathComponent("input.nii.gz"), job.appendingPathComponent(".hidden.nii")]
+        for url in [upload, mask] + kept { try Data("x".utf8).write(to: url) }
+        #expect(Set(files.removeLeftovers()) == [upload.path, mask.path])
+        #expect(kept.allSatisfy { FileManager.default.fileExists(atPath: $0.path) })
+        #expect(!FileManager.default.fileExists(atPath: upload.path) && !FileManager.default.fileExists(atPath: mask.path))
+    }
+
     @Test func returnsTheSameJobForARetriedIdempotencyKey() throws {
         try withService { running in
             let client = try running.client()

@@ -110,9 +110,24 @@ import Testing
         _ = try store.claimNext(at: Date())
         _ = try store.claimNext(at: Date())
         let reopened = try SQLiteJobStore(path: path)  // as after a kill -9
-        #expect(try reopened.requeueInterrupted().map(\.id).sorted() == ["0", "1"])
+        #expect(try reopened.requeueInterrupted(maxAttempts: 3).map(\.id).sorted() == ["0", "1"])
         #expect(try reopened.count(status: .queued) == 3)
         #expect(try reopened.claimNext(at: Date())?.attempts == 2)
+    }
+
+    /// A job that kills its worker (a decompression bomb, say) is started, dies, and is queued
+    /// again at the next start, until its third death: then it fails, with the reason.
+    @Test func failsAJobThatKeepsStoppingTheService() throws {
+        _ = try SQLiteJobStore(path: path).submit(job("bomb", at: 1), idempotencyKey: nil)
+        for attempt in 1...3 {
+            let restarted = try SQLiteJobStore(path: path)
+            if attempt > 1 { #expect(try restarted.requeueInterrupted(maxAttempts: 3).first?.status == .queued) }
+            #expect(try restarted.claimNext(at: Date())?.attempts == attempt)
+        }
+        let last = try SQLiteJobStore(path: path)
+        let failed = try #require(try last.requeueInterrupted(maxAttempts: 3).first)
+        #expect(failed.status == .failed && failed.reason?.contains("3 times") == true)
+        #expect(try last.claimNext(at: Date()) == nil)
     }
 
     @Test func pagesThroughJobsInCreationOrder() throws {
