@@ -1,7 +1,7 @@
 /// The patient's body in a CT, found from the image alone: in each axial slice, everything
 /// that is not air reached from the image's border. Air inside the body (bowel gas, lungs) stays
-/// inside, and so does the fat under the skin. The mask is kept on a grid of about 2 mm, which is
-/// all that centring a crop and judging whole components need.
+/// inside, and so does the fat under the skin. The mask is kept on a grid of 1.5 mm or finer,
+/// which is all that centring a crop and judging whole components need.
 ///
 /// "Air" is what lies below `threshold(forMinimum:)`: −300 HU in full-range CT; just above the
 /// floor in clipped images, whose air was stored at the window's lower end (KiTS19's −125 HU, or
@@ -21,7 +21,7 @@ public struct BodyMask: Sendable {
     public static func threshold(forMinimum minimum: Float) -> Float { max(-300, minimum + 25) }
 
     public init(_ stack: AxialStack<Float>) {
-        step = max(1, Int(2 / min(stack.spacing.x, stack.spacing.y)))
+        step = max(1, Int(1.5 / min(stack.spacing.x, stack.spacing.y)))
         (width, height, slices) = ((stack.size.x + step - 1) / step, (stack.size.y + step - 1) / step, stack.size.z)
         let floor = Self.threshold(forMinimum: stack.voxels.min() ?? 0)
         var inside = [Bool](repeating: false, count: width * height * slices)

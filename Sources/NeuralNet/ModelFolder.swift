@@ -22,12 +22,16 @@ public struct ModelManifest: Codable, Equatable, Sendable {
         /// around the body, so the kidney has the same size in pixels whatever the scanner's
         /// grid. Nil: the whole slice is stretched onto the input size (older models).
         public var pixelSpacing: Double?
+        /// Neighbouring slices as input channels (2.5-D); nil: the slice alone.
+        public var context: SliceContext?
         public var denoise: Denoising
 
-        public init(huWindow: [Float] = [-125, 225], inputSize: [Int] = [256, 256], pixelSpacing: Double? = nil, denoise: Denoising = .none) {
+        public init(huWindow: [Float] = [-125, 225], inputSize: [Int] = [256, 256], pixelSpacing: Double? = nil,
+                    context: SliceContext? = nil, denoise: Denoising = .none) {
             self.huWindow = huWindow
             self.inputSize = inputSize
             self.pixelSpacing = pixelSpacing
+            self.context = context
             self.denoise = denoise
         }
 
@@ -35,8 +39,12 @@ public struct ModelManifest: Codable, Equatable, Sendable {
             case huWindow = "hu_window"
             case inputSize = "input_size"
             case pixelSpacing = "pixel_spacing_mm"
+            case context
             case denoise
         }
+
+        /// Input channels: the slice, and its neighbours when `context` asks for them.
+        public var channels: Int { context?.slices ?? 1 }
 
         public var window: HounsfieldWindow { HounsfieldWindow(lower: huWindow[0], upper: huWindow[1]) }
 
@@ -65,13 +73,24 @@ public struct ModelManifest: Codable, Equatable, Sendable {
 
         private static func roundUp32(_ pixels: Double) -> Int { max(64, 32 * Int((pixels / 32).rounded(.up))) }
 
-        /// An axial slice in Hounsfield units as the model sees it: windowed to [0, 1], resampled
-        /// onto the frame (beyond the slice reads as the window's floor, like air), denoised.
-        /// Serving and training both go through here.
-        public func modelInput(_ slice: Plane<Float>, frame: SliceFrame) -> Plane<Float> {
-            var plane = slice
-            window.apply(to: &plane.values)
-            return denoise.apply(to: frame.sample(plane, fill: 0))
+        /// Axial slice `index` of `stack` (Hounsfield units) as the model sees it, one plane per
+        /// channel: the slice, or with `context` the planes around it, each windowed to [0, 1],
+        /// resampled onto the frame (beyond the slice reads as the window's floor, like air) and
+        /// denoised. With `neighbours` false the stack's slices are not neighbours in a body (a
+        /// set of separate slices), and every channel is the slice itself. Serving and training
+        /// both go through here.
+        public func modelInput(_ stack: AxialStack<Float>, slice index: Int, frame: SliceFrame, neighbours: Bool = true) -> [Plane<Float>] {
+            let positions = context.map { neighbours ? $0.positions(of: index, count: stack.sliceCount, sliceSpacing: stack.spacing.z)
+                                                     : Array(repeating: Double(index), count: $0.slices) } ?? [Double(index)]
+            var planes: [Double: Plane<Float>] = [:]
+            return positions.map { position in
+                if let done = planes[position] { return done }
+                var plane = stack.interpolatedSlice(at: position)
+                window.apply(to: &plane.values)
+                let input = denoise.apply(to: frame.sample(plane, fill: 0))
+                planes[position] = input
+                return input
+            }
         }
     }
 
@@ -95,7 +114,13 @@ public struct ModelManifest: Codable, Equatable, Sendable {
         func fail(_ reason: String) -> ModelError { .invalidManifest(name: name, reason: reason) }
         guard formatVersion == 1 else { throw fail("format_version \(formatVersion) is not supported (expected 1)") }
         guard labels.count == architecture.classes else { throw fail("\(labels.count) labels for \(architecture.classes) classes") }
-        guard architecture.inChannels == 1 else { throw fail("CT models take 1 input channel, not \(architecture.inChannels)") }
+        if let context = preprocessing.context {
+            guard context.slices >= 3, context.slices % 2 == 1, context.slices <= 9 else { throw fail("context.slices must be odd, from 3 to 9") }
+            guard context.spacing > 0, context.spacing <= 20 else { throw fail("context.spacing_mm must be in (0, 20]") }
+        }
+        guard architecture.inChannels == preprocessing.channels else {
+            throw fail("the model takes \(architecture.inChannels) input channels but its preprocessing gives \(preprocessing.channels)")
+        }
         guard architecture.encoderWidth > 0, architecture.encoderWidth <= 4 else { throw fail("encoder_width must be in (0, 4]") }
         guard architecture.decoderChannels.count == 5, architecture.decoderChannels.allSatisfy({ $0 > 0 }) else {
             throw fail("decoder_channels must be five positive counts")

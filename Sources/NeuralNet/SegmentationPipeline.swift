@@ -31,44 +31,83 @@ public struct SegmentationPipeline: Sendable {
                         isCancelled: () -> Bool = { false }) throws -> Result {
         let stack = volume.axialStack()
         let body = BodyMask(stack)
-        let (width, height, slices) = (stack.size.x, stack.size.y, stack.size.z)
-        let classes = ensemble.labels.count
         let totalWeight = Float(ensemble.weights.reduce(0, +))
-        var probabilities = [[Float]](repeating: [Float](repeating: 0, count: stack.voxels.count), count: classes)
-        let totalSteps = slices * ensemble.members.count
+        var probabilities = [[Float]](repeating: [Float](repeating: 0, count: stack.voxels.count), count: ensemble.labels.count)
+        let totalSteps = stack.sliceCount * ensemble.members.count
         var done = 0
         for (member, weight) in zip(ensemble.members, ensemble.weights) where weight > 0 {
-            let share = Float(weight) / totalWeight
-            let preprocessing = member.manifest.preprocessing
-            let frame = preprocessing.frame(for: stack, body: body)
-            for start in stride(from: 0, to: slices, by: batchSize) {
-                if isCancelled() { throw PipelineError.cancelled }
-                let batch = start..<min(start + batchSize, slices)
-                var input: [Float] = []
-                input.reserveCapacity(batch.count * frame.width * frame.height)
-                for slice in batch { input += preprocessing.modelInput(stack.slice(slice), frame: frame).values }
-                let output = member.network.probabilities(
-                    Tensor(batch: batch.count, channels: 1, height: frame.height, width: frame.width, data: input))
-                for (item, slice) in batch.enumerated() {
-                    for label in 0..<classes {
-                        let offset = (item * classes + label) * output.planeSize
-                        let plane = Plane(width: frame.width, height: frame.height, values: Array(output.data[offset..<(offset + output.planeSize)]))
-                        // Beyond the model's grid lies background only.
-                        let restored = frame.restore(plane, fill: label == 0 ? 1 : 0).values
-                        let base = slice * width * height
-                        for pixel in 0..<restored.count { probabilities[label][base + pixel] += share * restored[pixel] }
-                    }
-                }
-                done += batch.count
+            try add(member, share: Float(weight) / totalWeight, of: stack, body: body, to: &probabilities, isCancelled: isCancelled) { slices in
+                done += slices
                 progress(done, totalSteps)
             }
         }
-        var labels = AxialStack(size: stack.size, spacing: stack.spacing, voxels: argmax(probabilities))
-        cleanup.apply(to: &labels, body: body)
-        let labelMap = volume.replacingVoxels(withAxial: labels, source: VolumeSource(format: volume.source.format, datatype: .uint8))
-        return Result(labels: labelMap,
+        let labels = labels(probabilities, stack: stack, body: body)
+        return Result(labels: volume.replacingVoxels(withAxial: labels, source: VolumeSource(format: volume.source.format, datatype: .uint8)),
                       probabilities: probabilities.map { AxialStack(size: stack.size, spacing: stack.spacing, voxels: $0) },
                       sides: KidneySides(labels, body: body))
+    }
+
+    /// Each member's probabilities alone, per class in canonical order: what choosing the
+    /// ensemble's weights needs, so that the members run once whatever the number of choices.
+    public func memberProbabilities(_ volume: CTVolume) throws -> [[[Float]]] {
+        let stack = volume.axialStack()
+        let body = BodyMask(stack)
+        return try ensemble.members.map { member in
+            var probabilities = [[Float]](repeating: [Float](repeating: 0, count: stack.voxels.count), count: ensemble.labels.count)
+            try add(member, share: 1, of: stack, body: body, to: &probabilities, isCancelled: { false }) { _ in }
+            return probabilities
+        }
+    }
+
+    /// The label map that `weights` give to members' probabilities from `memberProbabilities`.
+    public func labels(_ volume: CTVolume, memberProbabilities: [[[Float]]], weights: [Double]) -> LabelMap {
+        let stack = volume.axialStack()
+        let total = Float(weights.reduce(0, +))
+        var probabilities = memberProbabilities[0].map { $0.map { _ in Float(0) } }
+        for (member, weight) in zip(memberProbabilities, weights) where weight > 0 {
+            for label in member.indices {
+                for voxel in member[label].indices { probabilities[label][voxel] += Float(weight) / total * member[label][voxel] }
+            }
+        }
+        let labels = labels(probabilities, stack: stack, body: BodyMask(stack))
+        return volume.replacingVoxels(withAxial: labels, source: VolumeSource(format: volume.source.format, datatype: .uint8))
+    }
+
+    /// Adds `share` of one member's probabilities, restored onto the slices' grid, to `probabilities`.
+    private func add(_ member: SegmentationModel, share: Float, of stack: AxialStack<Float>, body: BodyMask, to probabilities: inout [[Float]],
+                     isCancelled: () -> Bool, progress: (Int) -> Void) throws {
+        let classes = probabilities.count
+        let preprocessing = member.manifest.preprocessing
+        let frame = preprocessing.frame(for: stack, body: body)
+        for start in stride(from: 0, to: stack.sliceCount, by: batchSize) {
+            if isCancelled() { throw PipelineError.cancelled }
+            let batch = start..<min(start + batchSize, stack.sliceCount)
+            var input: [Float] = []
+            input.reserveCapacity(batch.count * preprocessing.channels * frame.width * frame.height)
+            for slice in batch {
+                for channel in preprocessing.modelInput(stack, slice: slice, frame: frame) { input += channel.values }
+            }
+            let output = member.network.probabilities(
+                Tensor(batch: batch.count, channels: preprocessing.channels, height: frame.height, width: frame.width, data: input))
+            for (item, slice) in batch.enumerated() {
+                for label in 0..<classes {
+                    let offset = (item * classes + label) * output.planeSize
+                    let plane = Plane(width: frame.width, height: frame.height, values: Array(output.data[offset..<(offset + output.planeSize)]))
+                    // Beyond the model's grid lies background only.
+                    let restored = frame.restore(plane, fill: label == 0 ? 1 : 0).values
+                    let base = slice * stack.pixelsPerSlice
+                    for pixel in 0..<restored.count { probabilities[label][base + pixel] += share * restored[pixel] }
+                }
+            }
+            progress(batch.count)
+        }
+    }
+
+    /// Argmax, then the clean-up.
+    private func labels(_ probabilities: [[Float]], stack: AxialStack<Float>, body: BodyMask) -> AxialStack<UInt8> {
+        var labels = AxialStack(size: stack.size, spacing: stack.spacing, voxels: argmax(probabilities))
+        cleanup.apply(to: &labels, body: body)
+        return labels
     }
 
     private func argmax(_ probabilities: [[Float]]) -> [UInt8] {

@@ -10,8 +10,9 @@ import Imaging
 /// Two steps are for what hospitals send rather than the paper's recipe:
 /// - `contrastPhase` moves the image towards another phase: the kidney's and the tumour's
 ///   enhancement (found from the labels) towards native attenuation, or a little beyond the
-///   training phase, and everything else that enhances towards 40 HU, so that a model trained on
-///   arterial-phase KiTS19 also sees non-contrast and portal-venous kidneys;
+///   training phase, and the soft tissue that enhances (40 to 150 HU) towards 40 HU, fading out
+///   by 250 HU so that bone, which does not enhance, stays as bright as it is; so that a model
+///   trained on arterial-phase KiTS19 also sees non-contrast and portal-venous kidneys;
 /// - `clampAtZero` stores the image as the 8-bit PNG sets do, everything below 0 HU at 0 HU, so
 ///   that one model serves those and full-range CT.
 public struct Augmentation: Sendable, Equatable {
@@ -33,19 +34,23 @@ public struct Augmentation: Sendable, Equatable {
         self.window = window
     }
 
-    public func apply(image: inout Plane<Float>, labels: inout Plane<UInt8>, using generator: inout SeededGenerator) {
+    /// Augments one slice: its image, one plane per input channel (a 2.5-D model's neighbouring
+    /// slices move and change together), and its labels.
+    public func apply(image: inout [Plane<Float>], labels: inout Plane<UInt8>, using generator: inout SeededGenerator) {
         guard Double.random(in: 0..<1, using: &generator) < proportion else { return }
         let chosen = steps.filter { _ in Double.random(in: 0..<1, using: &generator) < stepProbability }
-        var map = SamplingMap(width: image.width, height: image.height)
+        var map = SamplingMap(width: labels.width, height: labels.height)
         for step in chosen { map.compose(step, using: &generator) }
         if !map.isIdentity {
-            image = map.sample(image)
+            image = image.map(map.sample)
             labels = map.sampleNearest(labels)
         }
         for step in chosen { adjustIntensity(step, &image, labels: labels, using: &generator) }
     }
 
-    private func adjustIntensity(_ step: Step, _ image: inout Plane<Float>, labels: Plane<UInt8>, using generator: inout SeededGenerator) {
+    /// An intensity step, with one draw of its parameters for every channel.
+    private func adjustIntensity(_ step: Step, _ image: inout [Plane<Float>], labels: Plane<UInt8>, using generator: inout SeededGenerator) {
+        func each(_ change: (inout Plane<Float>) -> Void) { for channel in image.indices { change(&image[channel]) } }
         switch step {
         case .contrastPhase:
             // Enhancement scales with contrast: f = 0 is native, f = 1 the image as it is.
@@ -53,31 +58,37 @@ public struct Augmentation: Sendable, Equatable {
             let tissueFactor = Float.random(in: 0.4...1, using: &generator)
             let kidney = gaussianBlur(Plane(width: labels.width, height: labels.height, values: labels.values.map { $0 > 0 ? 1 : 0 }), sigma: 1)
             let scale = window.upper - window.lower
-            for index in image.values.indices {
-                let hounsfield = window.lower + image.values[index] * scale
-                let tissue = hounsfield > 40 ? 40 + (hounsfield - 40) * tissueFactor : hounsfield
-                let renal = 35 + (hounsfield - 35) * kidneyFactor
-                let weight = kidney.values[index]
-                image.values[index] = window.scaled(weight * renal + (1 - weight) * tissue)
+            each { plane in
+                for index in plane.values.indices {
+                    let hounsfield = window.lower + plane.values[index] * scale
+                    let enhancing = min(max((250 - hounsfield) / 100, 0), 1)
+                    let tissue = hounsfield > 40 ? hounsfield - enhancing * (hounsfield - 40) * (1 - tissueFactor) : hounsfield
+                    let renal = 35 + (hounsfield - 35) * kidneyFactor
+                    let weight = kidney.values[index]
+                    plane.values[index] = window.scaled(weight * renal + (1 - weight) * tissue)
+                }
             }
         case .clampAtZero:
             let zero = window.scaled(0)
-            image.values = image.values.map { max($0, zero) }
+            each { $0.values = $0.values.map { max($0, zero) } }
         case .brightness:
             let shift = Float.random(in: -0.1...0.1, using: &generator)
-            image.values = image.values.map { $0 + shift }
+            each { $0.values = $0.values.map { $0 + shift } }
         case .contrast:
             let factor = Float.random(in: 0.8...1.2, using: &generator)
-            let mean = image.values.reduce(0, +) / Float(image.values.count)
-            image.values = image.values.map { mean + ($0 - mean) * factor }
+            each { plane in
+                let mean = plane.values.reduce(0, +) / Float(plane.values.count)
+                plane.values = plane.values.map { mean + ($0 - mean) * factor }
+            }
         case .gamma:
             let gamma = Float.random(in: 0.7...1.5, using: &generator)
-            image.values = image.values.map { pow(min(max($0, 0), 1), gamma) }
+            each { $0.values = $0.values.map { pow(min(max($0, 0), 1), gamma) } }
         case .blur:
-            image = gaussianBlur(image, sigma: Float.random(in: 0.5...1.2, using: &generator))
+            let sigma = Float.random(in: 0.5...1.2, using: &generator)
+            each { $0 = gaussianBlur($0, sigma: sigma) }
         case .noise:
             let deviation = Float.random(in: 0...0.05, using: &generator)
-            image.values = image.values.map { $0 + deviation * generator.normal() }
+            for channel in image.indices { image[channel].values = image[channel].values.map { $0 + deviation * generator.normal() } }
         case .flip, .rotation, .elastic, .gridDistortion, .cropPad:
             break
         }

@@ -55,7 +55,10 @@ public struct Checkpoint {
     /// The saved settings, epochs done and history.
     public func progress() throws -> Progress {
         do {
-            return try JSONDecoder().decode(Progress.self, from: Data(contentsOf: folder.appendingPathComponent("training.json")))
+            var saved = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("training.json"))) as? [String: Any] ?? [:]
+            // Settings added since the checkpoint was written take their defaults.
+            saved["configuration"] = try TrainingConfiguration.withDefaults(saved["configuration"] as? [String: Any] ?? [:])
+            return try JSONDecoder().decode(Progress.self, from: JSONSerialization.data(withJSONObject: saved))
         } catch {
             throw TrainingError.invalidCheckpoint("\(folder.path) holds no readable training.json (\(error.localizedDescription))")
         }

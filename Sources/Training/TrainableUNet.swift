@@ -202,6 +202,15 @@ public final class TrainableUNet {
         var problems: [String] = []
         for tensor in stateTensors {
             guard let entry = file.entries[tensor.name] else { continue }
+            if entry.shape.count == 4, tensor.shape.count == 4, entry.shape[1] == 1, tensor.shape[1] > 1,
+               entry.shape[0] == tensor.shape[0], entry.shape[2...] == tensor.shape[2...] {
+                // A 2-D model's first convolution into a 2.5-D one: its weights on the middle
+                // channel (the slice itself) and zeros on the neighbours, so training starts
+                // from exactly the 2-D model's output.
+                tensor.replace(Self.onMiddleChannel(try file.floats(tensor.name), shape: tensor.shape))
+                copied += 1
+                continue
+            }
             guard entry.shape.reduce(1, *) == tensor.shape.reduce(1, *) else {
                 problems.append("\(tensor.name) has shape \(entry.shape)")
                 continue
@@ -213,6 +222,19 @@ public final class TrainableUNet {
             throw ModelError.weightsDoNotMatch(problems.isEmpty ? ["no tensor in the file has a name this network uses"] : problems)
         }
         return copied
+    }
+}
+
+extension TrainableUNet {
+    /// [out][1][kh][kw] weights spread to [out][channels][kh][kw], zero but for the middle channel.
+    static func onMiddleChannel(_ weights: [Float], shape: [Int]) -> [Float] {
+        let (channels, kernel) = (shape[1], shape[2] * shape[3])
+        var spread = [Float](repeating: 0, count: shape.reduce(1, *))
+        for out in 0..<shape[0] {
+            let target = (out * channels + channels / 2) * kernel
+            spread.replaceSubrange(target..<(target + kernel), with: weights[(out * kernel)..<((out + 1) * kernel)])
+        }
+        return spread
     }
 }
 

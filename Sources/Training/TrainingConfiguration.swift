@@ -22,6 +22,10 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     /// Millimetres per model pixel (see `ModelManifest.Preprocessing.pixelSpacing`); nil
     /// stretches each slice onto the input size.
     public var pixelSpacing: Double? = 2
+    /// Neighbouring slices as input channels (2.5-D): this many, 1 for the slice alone...
+    public var contextSlices = 1
+    /// ...this many millimetres apart.
+    public var contextSpacing = 3.0
     /// The HU range of 8-bit PNG pixels 0 and 255 (CURVAS: [0, 255]).
     public var pngHuRange: [Float] = [-125, 225]
     /// Millimetres per pixel of PNG slices.
@@ -61,6 +65,8 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         case validationData = "validation_data"
         case huWindow = "hu_window"
         case pixelSpacing = "pixel_spacing_mm"
+        case contextSlices = "context_slices"
+        case contextSpacing = "context_spacing_mm"
         case pngHuRange = "png_hu_range"
         case pngPixelSpacing = "png_pixel_spacing_mm"
         case stepsPerEpoch = "steps_per_epoch"
@@ -79,20 +85,29 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     /// Reads a JSON file; keys left out keep their defaults.
     public init(file: URL) throws {
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any] ?? [:]
-        let defaults = try JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainingConfiguration())) as? [String: Any] ?? [:]
-        let unknown = Set(object.keys).subtracting(defaults.keys).subtracting(["initial_weights"])
+        let unknown = Set(object.keys).subtracting(try Self.defaults().keys).subtracting(["initial_weights"])
         guard unknown.isEmpty else { throw TrainingError.invalidSetting("unknown keys in \(file.lastPathComponent): \(unknown.sorted().joined(separator: ", "))") }
-        let merged = defaults.merging(object) { $1 }
-        self = try JSONDecoder().decode(TrainingConfiguration.self, from: JSONSerialization.data(withJSONObject: merged))
+        self = try JSONDecoder().decode(TrainingConfiguration.self, from: JSONSerialization.data(withJSONObject: Self.withDefaults(object)))
+    }
+
+    /// JSON keys with the defaults standing in for those left out: of a settings file, or of the
+    /// configuration in a checkpoint written before a key existed.
+    static func withDefaults(_ object: [String: Any]) throws -> [String: Any] {
+        try defaults().merging(object) { $1 }
+    }
+
+    private static func defaults() throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainingConfiguration())) as? [String: Any] ?? [:]
     }
 
     public var architecture: UNetArchitecture {
-        UNetArchitecture(encoder: encoder, encoderWidth: encoderWidth, decoderChannels: decoderChannels)
+        UNetArchitecture(encoder: encoder, inChannels: contextSlices, encoderWidth: encoderWidth, decoderChannels: decoderChannels)
     }
 
     public var manifest: ModelManifest {
         ModelManifest(name: name, description: "Trained by kidneyseg train on \(data.joined(separator: ", ")).",
-                      architecture: architecture, preprocessing: .init(huWindow: huWindow, inputSize: [size, size], pixelSpacing: pixelSpacing))
+                      architecture: architecture, preprocessing: .init(huWindow: huWindow, inputSize: [size, size], pixelSpacing: pixelSpacing,
+                                           context: contextSlices > 1 ? SliceContext(slices: contextSlices, spacing: contextSpacing) : nil))
     }
 
     public var reader: VolumeReader {

@@ -9,6 +9,9 @@ public struct TrainingCase: Equatable, Sendable {
     public var labels: URL
     /// The patient's share of the training signal, relative to other patients (1 each by default).
     public var weight = 1.0
+    /// Whether the case's slices are neighbours in the body, as in a scan; false for a stack of
+    /// separate slices, whose 2.5-D context is then the slice itself.
+    public var neighbouringSlices = true
 
     /// The case's name in reports: its folder for KiTS cases, the file name for PNG slices.
     public var name: String {
@@ -27,15 +30,28 @@ public struct TrainingCase: Equatable, Sendable {
     /// - PNG: `images/NAME.png` with `labels/NAME.png`; the part of NAME before its last `_`
     ///   names the patient (CURVAS: `10001_394.png` is patient 10001, slice 394;
     ///   `case_00002_0100.png` is patient case_00002).
+    ///
+    /// A `layout.json` of `{"neighbouring_slices": false}` says that the KiTS cases' slices are
+    /// separate slices stacked, not a scan (as `kidneyseg synth` writes its slice cases).
     public static func cases(in folder: URL) throws -> [TrainingCase] {
         let manager = FileManager.default
+        struct Layout: Decodable { var neighbouringSlices: Bool; enum CodingKeys: String, CodingKey { case neighbouringSlices = "neighbouring_slices" } }
+        let layoutFile = folder.appendingPathComponent("layout.json")
+        var neighbours = true
+        if manager.fileExists(atPath: layoutFile.path) {
+            do { neighbours = try JSONDecoder().decode(Layout.self, from: Data(contentsOf: layoutFile)).neighbouringSlices } catch {
+                throw TrainingError.invalidSetting("\(layoutFile.path): \(error)")
+            }
+        }
         let names = ((try? manager.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
         let kits = names.filter { $0.hasPrefix("case_") }.compactMap { name -> TrainingCase? in
             let directory = folder.appendingPathComponent(name)
             let image = directory.appendingPathComponent("imaging.nii.gz")
             let labels = directory.appendingPathComponent("segmentation.nii.gz")
             guard manager.fileExists(atPath: image.path), manager.fileExists(atPath: labels.path) else { return nil }
-            return TrainingCase(patient: name, image: image, labels: labels)
+            var found = TrainingCase(patient: name, image: image, labels: labels)
+            found.neighbouringSlices = neighbours
+            return found
         }
         let images = folder.appendingPathComponent("images")
         let pngs = ((try? manager.contentsOfDirectory(atPath: images.path)) ?? []).filter { $0.hasSuffix(".png") }.sorted().compactMap { name -> TrainingCase? in
@@ -101,16 +117,18 @@ public final class SliceCache {
 
     public let width: Int
     public let height: Int
+    /// Image planes per slice: the model's input channels.
+    public let channels: Int
     public private(set) var slices: [Slice] = []
     private let handle: FileHandle
-    private var recordBytes: Int { 3 * width * height }
+    private var recordBytes: Int { (2 * channels + 1) * width * height }
 
     /// Reads every case, keeps the slices that show kidney or tumour and `backgroundFraction` of
     /// the others (chosen by `seed`), and writes them, as `preprocessing` prepares model inputs,
     /// to `file`.
     public init(cases: [TrainingCase], preprocessing: ModelManifest.Preprocessing, reader: VolumeReader,
                 backgroundFraction: Double, seed: UInt64, file: URL) throws {
-        (width, height) = (preprocessing.inputSize[0], preprocessing.inputSize[1])
+        (width, height, channels) = (preprocessing.inputSize[0], preprocessing.inputSize[1], preprocessing.channels)
         guard FileManager.default.createFile(atPath: file.path, contents: nil), let handle = FileHandle(forUpdatingAtPath: file.path) else {
             throw TrainingError.invalidSetting("cannot write \(file.path)")
         }
@@ -130,7 +148,8 @@ public final class SliceCache {
             let background = Array(Set(0..<ct.sliceCount).subtracting(foreground)).sorted().shuffled(using: &generator)
             let kept = foreground + background.prefix(Int((Double(background.count) * backgroundFraction).rounded()))
             for index in kept.sorted() {
-                try append(image: preprocessing.modelInput(ct.slice(index), frame: frame), labels: frame.sampleNearest(labels.slice(index)))
+                try append(image: preprocessing.modelInput(ct, slice: index, frame: frame, neighbours: trainingCase.neighbouringSlices),
+                           labels: frame.sampleNearest(labels.slice(index)))
                 patients.append(trainingCase.patient)
             }
         }
@@ -143,27 +162,31 @@ public final class SliceCache {
 
     deinit { try? handle.close() }
 
-    private func append(image: Plane<Float>, labels: Plane<UInt8>) throws {
+    private func append(image: [Plane<Float>], labels: Plane<UInt8>) throws {
         var record = [UInt8](repeating: 0, count: recordBytes)
-        for (index, value) in image.values.enumerated() {
+        for (index, value) in image.flatMap(\.values).enumerated() {
             let quantised = UInt16((min(max(value, 0), 1) * 65535).rounded())
             record[2 * index] = UInt8(quantised & 0xFF)
             record[2 * index + 1] = UInt8(quantised >> 8)
         }
-        record.replaceSubrange((2 * width * height)..., with: labels.values.map { min($0, 2) })
+        record.replaceSubrange((2 * channels * width * height)..., with: labels.values.map { min($0, 2) })
         try handle.write(contentsOf: record)
     }
 
-    /// Slice `index`'s model input and labels.
-    public func read(_ index: Int) throws -> (image: Plane<Float>, labels: Plane<UInt8>) {
+    /// Slice `index`'s model input, one plane per channel, and labels.
+    public func read(_ index: Int) throws -> (image: [Plane<Float>], labels: Plane<UInt8>) {
         try handle.seek(toOffset: UInt64(index * recordBytes))
         guard let data = try handle.read(upToCount: recordBytes), data.count == recordBytes else {
             throw TrainingError.invalidSetting("the slice cache ends early")
         }
         let bytes = [UInt8](data)
         let pixels = width * height
-        let image = (0..<pixels).map { Float(UInt16(bytes[2 * $0]) | UInt16(bytes[2 * $0 + 1]) << 8) / 65535 }
-        return (Plane(width: width, height: height, values: image), Plane(width: width, height: height, values: Array(bytes[(2 * pixels)...])))
+        let image = (0..<channels).map { channel in
+            Plane(width: width, height: height, values: (channel * pixels..<(channel + 1) * pixels).map {
+                Float(UInt16(bytes[2 * $0]) | UInt16(bytes[2 * $0 + 1]) << 8) / 65535
+            })
+        }
+        return (image, Plane(width: width, height: height, values: Array(bytes[(2 * channels * pixels)...])))
     }
 
     /// The slices of a seeded share of the patients (see `PatientSplit`), and those of the rest.

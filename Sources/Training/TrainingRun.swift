@@ -130,10 +130,10 @@ public final class TrainingRun {
         for index in indices {
             var (image, label) = try cache.read(index)
             augmentation.apply(image: &image, labels: &label, using: &generator)
-            pixels += image.values
+            for channel in image { pixels += channel.values }
             labels += label.values
         }
-        return TrainingBatch(images: Tensor(batch: indices.count, channels: 1, height: cache.height, width: cache.width, data: pixels),
+        return TrainingBatch(images: Tensor(batch: indices.count, channels: cache.channels, height: cache.height, width: cache.width, data: pixels),
                              labels: labels, weights: indices.map { cache.slices[$0].weight })
     }
 

@@ -72,6 +72,9 @@ public struct TumourSynthesis: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(provenance).write(to: output.appendingPathComponent("provenance.json"))
+        // Each case stacks separate slices: no slice's neighbour in the file is its neighbour
+        // in the body (see TrainingCase.cases(in:)).
+        try Data(#"{"neighbouring_slices": false}"#.utf8).write(to: output.appendingPathComponent("layout.json"))
         return provenance
     }
 }

@@ -28,6 +28,9 @@ struct EvaluateSet: ParsableCommand {
     @Flag(name: .customLong("per-case"), help: "Also print every case's scores.")
     var perCase = false
 
+    @Flag(name: .customLong("choose-weights"), help: "Also score every choice of member weights from 0, 1 and 2, and name the best (on validation cases, never test cases).")
+    var chooseWeights = false
+
     func run() throws {
         ComputeThreads.configure()
         let scored = try classes.split(separator: ",").map { name -> SegmentationLabel in
@@ -37,16 +40,23 @@ struct EvaluateSet: ParsableCommand {
             return label
         }
         let ensemble = try models.ensemble()
+        let pipeline = SegmentationPipeline(ensemble: ensemble)
         let cases = try TrainingCase.cases(in: URL(argument: folder))
-        // Each member alone, then the ensemble; every one sees the same cases.
-        var contenders = try ensemble.members.map { (name: $0.manifest.name, ensemble: try Ensemble(members: [$0])) }
-        if ensemble.members.count > 1 { contenders.append(("ensemble (\(ensemble.members.count))", ensemble)) }
+        // Each member alone, then the ensemble as configured, then (when asked) every other
+        // choice of weights; all from each member's probabilities, computed once per case.
+        let count = ensemble.members.count
+        var contenders = ensemble.members.indices.map { member in
+            (name: ensemble.members[member].manifest.name, weights: (0..<count).map { $0 == member ? 1.0 : 0 })
+        }
+        if count > 1 { contenders.append(("ensemble (\(count))", ensemble.weights)) }
+        if chooseWeights { contenders += Self.weightChoices(count).map { ("weights \($0.map(\.formatted).joined(separator: ","))", $0) } }
         var results = contenders.map { _ in [[ClassMetrics]]() }
         for item in cases {
             let ct = try input.reader.readCT(from: item.image)
             let reference = try input.reader.readLabels(from: item.labels)
+            let probabilities = try pipeline.memberProbabilities(ct)
             for (index, contender) in contenders.enumerated() {
-                let predicted = try SegmentationPipeline(ensemble: contender.ensemble).segment(ct).labels
+                let predicted = pipeline.labels(ct, memberProbabilities: probabilities, weights: contender.weights)
                 let metrics = try evaluate(prediction: predicted, reference: reference, classes: scored)
                 results[index].append(metrics)
                 if perCase {
@@ -65,14 +75,32 @@ struct EvaluateSet: ParsableCommand {
             let cells = summary.flatMap { [Self.format($0.dice), Self.format($0.recall), Self.format($0.precision)] }
             print("| " + ([contender.name] + cells).joined(separator: " | ") + " |")
         }
-        if contenders.count > 1 {
+        if count > 1 {
+            let ensembleRow = count
             for (index, label) in scored.enumerated() {
-                let members = meanDice.dropLast().map { $0[index] }
-                let beats = meanDice.last![index] > members.max()!
+                let members = meanDice.prefix(count).map { $0[index] }
+                let beats = meanDice[ensembleRow][index] > members.max()!
                 print("\nOn \(label.name) Dice the ensemble \(beats ? "beats" : "does not beat") its best member "
-                      + "(\(String(format: "%.3f", meanDice.last![index])) against \(String(format: "%.3f", members.max()!))).")
+                      + "(\(String(format: "%.3f", meanDice[ensembleRow][index])) against \(String(format: "%.3f", members.max()!))).")
             }
         }
+        if chooseWeights {
+            // The mean over classes of the mean Dice; the first of equals, so fewer members win ties.
+            let scores = meanDice.map { $0.reduce(0, +) / Double($0.count) }
+            let best = scores.indices.dropFirst(count + (count > 1 ? 1 : 0)).max { scores[$0] < scores[$1] || (scores[$0] == scores[$1] && $0 > $1) }!
+            let names = ensemble.members.map { $0.folder.lastPathComponent }
+            let weights = Dictionary(uniqueKeysWithValues: zip(names, contenders[best].weights))
+            print("\nBest weights: \(contenders[best].name) (mean Dice \(String(format: "%.3f", scores[best]))); as ensemble.json:")
+            let json = try JSONSerialization.data(withJSONObject: ["weights": weights], options: [.sortedKeys])
+            print(String(decoding: json, as: UTF8.self))
+        }
+    }
+
+    /// Every vector of weights from {0, 1, 2} but all-zero, without multiples of another (2,2,2 is 1,1,1).
+    static func weightChoices(_ count: Int) -> [[Double]] {
+        var choices: [[Double]] = [[]]
+        for _ in 0..<count { choices = choices.flatMap { prefix in [0.0, 1, 2].map { prefix + [$0] } } }
+        return choices.filter { choice in choice.contains { $0 > 0 } && !choice.allSatisfy { $0 == 0 || $0 == 2 } }
     }
 
     static func format(_ value: Double?) -> String { value.map { String(format: "%.3f", $0) } ?? "n/a" }

@@ -34,6 +34,8 @@ struct Train: ParsableCommand {
     @Option(help: "Slice size in pixels (a multiple of 32).") var size: Int?
     @Option(name: .customLong("hu-window"), help: "The model's HU window, LO,HI.") var huWindow: String?
     @Option(name: .customLong("pixel-spacing"), help: "Millimetres per model pixel (default 2); 0 stretches each slice onto the size.") var pixelSpacing: Double?
+    @Option(name: .customLong("context-slices"), help: "Input channels: the slice and its neighbours (2.5-D), odd; 1 for the slice alone.") var contextSlices: Int?
+    @Option(name: .customLong("context-spacing"), help: "Millimetres between neighbouring input channels.") var contextSpacing: Double?
     @Option(name: .customLong("png-hu-range"), help: "HU of 8-bit PNG pixels 0 and 255, LO,HI.") var pngHuRange: String?
     @Option(name: .customLong("png-pixel-spacing"), help: "Millimetres per pixel of PNG slices.") var pngPixelSpacing: Double?
     @Option(name: .customLong("data-weights"), help: "Each --data folder's share of the training signal, comma-separated.") var dataWeights: String?
@@ -69,6 +71,8 @@ struct Train: ParsableCommand {
         if let size { settings.size = size }
         if let huWindow { settings.huWindow = try Self.numbers(huWindow, "hu-window") }
         if let pixelSpacing { settings.pixelSpacing = pixelSpacing > 0 ? pixelSpacing : nil }
+        if let contextSlices { settings.contextSlices = contextSlices }
+        if let contextSpacing { settings.contextSpacing = contextSpacing }
         if let pngHuRange { settings.pngHuRange = try Self.numbers(pngHuRange, "png-hu-range") }
         if let pngPixelSpacing { settings.pngPixelSpacing = pngPixelSpacing }
         if let dataWeights { settings.dataWeights = try Self.numbers(dataWeights, "data-weights").map(Double.init) }

@@ -16,9 +16,23 @@ import Training
 
     func augmented(_ augmentation: Augmentation, seed: UInt64) -> (Plane<Float>, Plane<UInt8>) {
         var (image, labels) = Self.pair()
+        var channels = [image]
         var generator = SeededGenerator(seed: seed)
-        augmentation.apply(image: &image, labels: &labels, using: &generator)
-        return (image, labels)
+        augmentation.apply(image: &channels, labels: &labels, using: &generator)
+        return (channels[0], labels)
+    }
+
+    /// A 2.5-D model's channels are neighbouring slices: every step but the noise treats them
+    /// alike, so copies of one slice stay copies.
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func everyChannelChangesAlike(seed: UInt64) {
+        let steps = Augmentation.Step.allCases.filter { $0 != .noise }
+        var (image, labels) = Self.pair()
+        var channels = [image, image, image]
+        var generator = SeededGenerator(seed: seed)
+        Augmentation(proportion: 1, steps: steps, stepProbability: 1).apply(image: &channels, labels: &labels, using: &generator)
+        #expect(channels[0] != image)
+        #expect(channels[1] == channels[0] && channels[2] == channels[0])
     }
 
     @Test func leavesTheUnchosenShareAlone() {
@@ -67,7 +81,9 @@ import Training
         labels.values = labels.values.map { $0 == 0 ? 0 : 1 }
         var image = Plane(width: 32, height: 24, values: labels.values.map { window.scaled($0 == 1 ? 190 : -100) })
         var generator = SeededGenerator(seed: seed)
-        Augmentation(proportion: 1, steps: [.contrastPhase], stepProbability: 1, window: window).apply(image: &image, labels: &labels, using: &generator)
+        var channels = [image]
+        Augmentation(proportion: 1, steps: [.contrastPhase], stepProbability: 1, window: window).apply(image: &channels, labels: &labels, using: &generator)
+        image = channels[0]
         let hounsfield = { (x: Int, y: Int) in window.lower + image[x, y] * (window.upper - window.lower) }
         #expect(hounsfield(12, 12) >= 35 - 0.5 && hounsfield(12, 12) <= 35 + 155 * 1.15 + 0.5)
         #expect(abs(hounsfield(28, 20) - -100) < 0.01)
@@ -80,7 +96,9 @@ import Training
         var (image, labels) = Self.pair()
         image.values = (0..<image.values.count).map { window.scaled(Float($0 % 350) - 125) }
         var generator = SeededGenerator(seed: 1)
-        Augmentation(proportion: 1, steps: [.clampAtZero], stepProbability: 1, window: window).apply(image: &image, labels: &labels, using: &generator)
+        var channels = [image]
+        Augmentation(proportion: 1, steps: [.clampAtZero], stepProbability: 1, window: window).apply(image: &channels, labels: &labels, using: &generator)
+        image = channels[0]
         #expect(image.values.min() == window.scaled(0))
         #expect(image.values[300] == window.scaled(175))
     }

@@ -74,4 +74,21 @@ import Training
         #expect(frozen.contains("encoder.conv1.weight") && frozen.contains("encoder.layer1.1.bn2.bias"))
         #expect(!frozen.contains { $0.hasPrefix("encoder.layer2") || $0.hasPrefix("decoder") })
     }
+
+    /// A 2-D model's weights start a 2.5-D one: the first convolution's weights go on the middle
+    /// channel, so the new model gives the old one's output whatever the neighbours hold.
+    @Test func startsA2point5DModelFromA2DOne() throws {
+        let flat = TrainableUNet(architecture: Self.tiny(.resnet18), seed: 1)
+        var deep = Self.tiny(.resnet18)
+        deep.inChannels = 3
+        let network = TrainableUNet(architecture: deep, seed: 2)
+        #expect(try network.load(SafeTensorsFile(data: SafeTensorsFile.encode(flat.stateDict()))) == flat.stateDict().count)
+        var check = GradientCheck(generator: SeededGenerator(seed: 5))
+        let slice = check.random([1, 1, 32, 32])
+        let neighbours = (check.random([1, 1, 32, 32]), check.random([1, 1, 32, 32]))
+        let input = Tensor(batch: 1, channels: 3, height: 32, width: 32, data: neighbours.0.data + slice.data + neighbours.1.data)
+        let expected = flat.forward(slice, training: false).logits.data
+        let actual = network.forward(input, training: false).logits.data
+        #expect(zip(expected, actual).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($0)) })
+    }
 }
