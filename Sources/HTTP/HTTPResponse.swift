@@ -26,7 +26,8 @@ public struct HTTPResponse: Sendable {
     /// The API's error shape: `{"error": {"code": "...", "message": "..."}}`.
     public static func error(_ status: Int, code: String, message: String, headers: [(name: String, value: String)] = []) -> HTTPResponse {
         let object = ["error": ["code": code, "message": message]]
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        // Paths in messages read as written: "/v1/jobs", not "\/v1\/jobs".
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return json(status, data, headers: headers)
     }
 

@@ -215,18 +215,22 @@ final class Connection {
                 head = parsed
             } catch {
                 if case let .invalidRequest(parseError) = error {
-                    send(.error(parseError.status, code: Self.code(for: parseError.status), message: parseError.description), keepAlive: false)
+                    send(.error(parseError.status, code: parseError.code, message: parseError.description), keepAlive: false)
                 } else if error == .timedOut, !parser.isIdle {
                     send(.error(408, code: "request_timeout", message: "the request head did not arrive in time"), keepAlive: false)
                 }
                 return
             }
             let started = DispatchTime.now().uptimeNanoseconds
-            let request = HTTPRequest(head: head, connection: self)
+            // HEAD is GET without the body (RFC 9110 §9.3.2): the responder sees a GET, and the
+            // client gets its status and headers, Content-Length included.
+            var served = head
+            if head.method == "HEAD" { served.method = "GET" }
+            let request = HTTPRequest(head: served, connection: self)
             let response = responder.respond(to: request)
             // A body left unread cannot be skipped safely: close instead of keeping the connection.
             let keepAlive = head.keepAlive && !hasUnreadBody(request)
-            let bytes = send(response, keepAlive: keepAlive)
+            let bytes = send(response, keepAlive: keepAlive, withBody: head.method != "HEAD")
             let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
             logger.info("\(head.method) \(head.path) \(response.status) \(bytes)B \(String(format: "%.1f", milliseconds))ms")
             guard keepAlive else { return }
@@ -272,7 +276,7 @@ final class Connection {
 
     /// Sends the response and returns its body's size.
     @discardableResult
-    func send(_ response: HTTPResponse, keepAlive: Bool) -> Int {
+    func send(_ response: HTTPResponse, keepAlive: Bool, withBody: Bool = true) -> Int {
         var headers = response.headers.filter { !["content-length", "connection", "transfer-encoding"].contains($0.name.lowercased()) }
         let length: Int
         switch response.body {
@@ -285,6 +289,7 @@ final class Connection {
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
         write(Array(head.utf8))
+        guard withBody else { return 0 }
         switch response.body {
         case let .bytes(data): write(Array(data))
         case let .file(url):
@@ -304,8 +309,11 @@ final class Connection {
             offset += sent
         }
     }
+}
 
-    static func code(for status: Int) -> String {
+extension HTTPParseError {
+    /// The JSON error code of the response it gets.
+    public var code: String {
         switch status {
         case 413: "body_too_large"
         case 431: "headers_too_large"

@@ -22,4 +22,13 @@ public struct APIError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     static func notFound(_ what: String) -> APIError { APIError(404, "not_found", "\(what) does not exist") }
+
+    /// A body that stopped arriving: the client closed the connection or went silent.
+    init(clientFault error: HTTPServerError) {
+        switch error {
+        case .timedOut: self.init(408, "request_timeout", "the request body stopped arriving")
+        case let .invalidRequest(parseError): self.init(parseError.status, parseError.code, parseError.description)
+        case .connectionClosed, .cannotListen: self.init(400, "incomplete_body", "the client closed the connection before the body ended")
+        }
+    }
 }

@@ -60,8 +60,13 @@ struct InputSummary: Codable, Equatable {
     var dims: [Int]
     var spacingMillimetres: [Double]
     var orientation: String
+    /// For an 8-bit PNG: the HU that pixels 0 and 255 were read as.
+    var huRange: [Float]?
+    /// For a 16-bit PNG: the offset subtracted from pixels to give HU.
+    var huOffset: Float?
 
-    init(_ volume: VolumeDescription, file: String) {
+    /// The volume's summary; for a PNG with how its pixels were read as HU, which the file does not say.
+    init(_ volume: VolumeDescription, file: String, png: PNGHounsfieldMapping) {
         self.file = file
         format = volume.source.format.description
         let size = volume.geometry.size
@@ -69,6 +74,11 @@ struct InputSummary: Codable, Equatable {
         let spacing = volume.geometry.spacing
         spacingMillimetres = [spacing.x, spacing.y, spacing.z]
         orientation = volume.geometry.orientation.description
+        switch (volume.source.format, volume.source.datatype) {
+        case (.png, .uint8): huRange = [png.range8.lowerBound, png.range8.upperBound]
+        case (.png, _): huOffset = png.offset16
+        case (.nifti, _): break
+        }
     }
 
     /// How many axial slices the volume has: the length of its superior-inferior axis.
@@ -83,6 +93,8 @@ struct InputSummary: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case file, reference, format, dims, orientation
         case spacingMillimetres = "spacing_mm"
+        case huRange = "hu_range"
+        case huOffset = "hu_offset"
     }
 }
 

@@ -48,6 +48,9 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
             response = try route(request, documented)
         } catch let error as APIError {
             response = error.response
+        } catch let error as HTTPServerError {
+            // The client went away or stalled mid-body: its fault, not the server's.
+            response = APIError(clientFault: error).response
         } catch {
             response = HTTPResponse.error(500, code: "internal_error", message: "\(error)")
         }
@@ -172,7 +175,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
             let input = files.input(job.id, format: volume.source.format)
             try files.place(image, at: input)
             placed = job.id
-            var summary = InputSummary(volume, file: input.lastPathComponent)
+            var summary = InputSummary(volume, file: input.lastPathComponent, png: options.pngMapping)
             if let reference, let url = uploads["reference"] {
                 let destination = files.reference(job.id, format: reference)
                 try files.place(url, at: destination)
@@ -218,7 +221,10 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
                         guard total <= limit else { throw APIError(413, "body_too_large", "the upload is larger than \(limit) bytes") }
                         try current?.file.append(bytes, limit: limit)
                     case .partEnd:
-                        if let part = current { received[part.name] = try part.file.finish() }
+                        if let part = current {
+                            guard part.file.size > 0 else { throw APIError(400, "empty_body", "the \(part.name) part is empty: send a NIfTI or PNG file") }
+                            received[part.name] = try part.file.finish()
+                        }
                         current = nil
                     case .end:
                         break
@@ -391,9 +397,10 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         return job
     }
 
+    /// The job; while it is queued or running, `Retry-After` tells a poller when to ask again.
     private func describe(_ id: String) throws -> HTTPResponse {
         let job = try existingJob(id)
-        return try .json(200, representation(of: job))
+        return try .json(200, representation(of: job), headers: job.status.isFinished ? [] : [("Retry-After", "2")])
     }
 
     private func mask(_ id: String) throws -> HTTPResponse {

@@ -7,6 +7,7 @@ struct KidneySeg: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kidneyseg",
         abstract: "Kidney and kidney-tumour segmentation of abdominal CT.",
+        version: "0.6.0",
         subcommands: [Serve.self, Segment.self, Train.self, Synth.self, StackSlices.self, Info.self, Evaluate.self, EvaluateSet.self, Overlay.self, Backup.self, Bench.self, BenchTrain.self]
     )
 

@@ -25,8 +25,9 @@ struct Segment: ParsableCommand {
 
     func run() throws {
         ComputeThreads.configure()
-        let pipeline = try SegmentationPipeline(ensemble: models.ensemble())
         let ct = try reading.reader.readCT(from: URL(argument: input))
+        try Self.checkOutputName(output, for: ct.source.format)
+        let pipeline = try SegmentationPipeline(ensemble: models.ensemble())
         let result = try pipeline.segment(ct)
         try writeLabelMap(result.labels, to: URL(argument: output))
         for volume in classVolumes(result.labels) {
@@ -39,6 +40,22 @@ struct Segment: ParsableCommand {
             print(MetricsTable.render(try evaluate(prediction: result.labels, reference: reading.reader.readLabels(from: URL(argument: reference)))))
         }
     }
+
+    /// The label map is written in the input's format, so the output's name must say that
+    /// format: a NIfTI written to `out.png` would open as a broken PNG.
+    static func checkOutputName(_ output: String, for format: ImageFormat) throws {
+        let name = output.lowercased()
+        switch format {
+        case .nifti:
+            guard name.hasSuffix(".nii") || name.hasSuffix(".nii.gz") else {
+                throw CommandError("the label map is written in the input's format, NIfTI: name the output .nii or .nii.gz, not \(URL(argument: output).lastPathComponent)")
+            }
+        case .png:
+            guard name.hasSuffix(".png") else {
+                throw CommandError("the label map is written in the input's format, PNG: name the output .png, not \(URL(argument: output).lastPathComponent)")
+            }
+        }
+    }
 }
 
 /// Where the model ensemble comes from.
@@ -46,21 +63,24 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("models"), help: ArgumentHelp("A folder of model folders (manifest.json + weights.safetensors).", valueName: "DIR"))
     var folder: String?
 
-    /// The first of: --models, $KIDNEYSEG_MODELS_DIR, ./Models, and the Models folder of the
-    /// repository the binary was built in.
-    var location: URL {
-        if let folder { return URL(argument: folder) }
-        if let variable = ProcessInfo.processInfo.environment["KIDNEYSEG_MODELS_DIR"] { return URL(argument: variable) }
-        let local = URL(argument: "Models")
-        if FileManager.default.fileExists(atPath: local.path) { return local }
+    /// --models, else $KIDNEYSEG_MODELS_DIR, else Models, found as `locate` finds folders.
+    var location: URL { Self.locate(folder ?? ProcessInfo.processInfo.environment["KIDNEYSEG_MODELS_DIR"] ?? "Models") }
+
+    /// One rule for every command (segment, serve, evaluate-set, bench): a relative models folder
+    /// is looked for in the working directory, then in the repository the binary was built in,
+    /// so that the shipped `Models` are found from anywhere.
+    static func locate(_ path: String) -> URL {
+        let given = URL(argument: path)
+        if path.hasPrefix("/") || FileManager.default.fileExists(atPath: given.path) { return given }
         var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         while directory.path != "/" {
             if FileManager.default.fileExists(atPath: directory.appendingPathComponent("Package.swift").path) {
-                return directory.appendingPathComponent("Models")
+                let inRepository = directory.appendingPathComponent(path)
+                return FileManager.default.fileExists(atPath: inRepository.path) ? inRepository : given
             }
             directory = directory.deletingLastPathComponent()
         }
-        return local
+        return given
     }
 
     func ensemble() throws -> Ensemble { try Ensemble(folder: location) }

@@ -40,7 +40,7 @@ struct Serve: ParsableCommand {
         let settings = try ServiceConfiguration.load(file: URL(argument: config ?? "Config/kidneyseg.json"), required: config != nil,
                                                      environment: ProcessInfo.processInfo.environment, flags: flags)
         ComputeThreads.configure()
-        let ensemble = try Ensemble(folder: URL(argument: settings.modelsDirectory))
+        let ensemble = try Ensemble(folder: ModelOptions.locate(settings.modelsDirectory))
         let data = URL(argument: settings.dataDirectory)
         let files = try JobFiles(dataDirectory: data)
         let store = try SQLiteJobStore(path: settings.databaseFile.path)

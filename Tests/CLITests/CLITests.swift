@@ -37,11 +37,16 @@ extension CLI {
     /// Starts `kidneyseg serve` on a port the system picks, waits for its start line, and returns
     /// the process and the port. Its log goes to a file in `logs`: a pipe nobody reads would fill
     /// and stall the server.
-    static func startServer(models: URL, data: URL, logs: URL, drainSeconds: Double = 30) throws -> (process: Process, port: Int) {
+    static func startServer(models: URL?, data: URL, logs: URL, drainSeconds: Double = 30,
+                            workingDirectory: URL? = nil) throws -> (process: Process, port: Int, log: URL) {
+        // An empty settings file: the defaults, whatever the repository's Config/ holds.
+        let settings = logs.appendingPathComponent("settings-\(UUID().uuidString).json")
+        try Data("{}".utf8).write(to: settings)
         let process = Process()
         process.executableURL = executable
-        process.arguments = ["serve", "--port", "0", "--models", models.path, "--data-dir", data.path, "--config", "/nonexistent.json",
-                             "--drain-seconds", "\(drainSeconds)"]
+        process.arguments = ["serve", "--port", "0", "--data-dir", data.path, "--config", settings.path, "--drain-seconds", "\(drainSeconds)"]
+            + (models.map { ["--models", $0.path] } ?? [])
+        if let workingDirectory { process.currentDirectoryURL = workingDirectory }
         let log = logs.appendingPathComponent("serve-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
@@ -57,7 +62,7 @@ extension CLI {
                 Thread.sleep(forTimeInterval: 0.05)
             }
         }
-        return (process, try #require(port, "no start line in \(log.path)"))
+        return (process, try #require(port, "no start line in \(log.path)"), log)
     }
 }
 
@@ -153,6 +158,10 @@ extension CLI {
          "kidneyseg: the prediction (122 x 101 x 112 voxels of 3 x 3 x 3 mm) and the reference (512 x 512 x 29 voxels of 0.976562 x 0.976562 x 5 mm) do not share a voxel grid"),
         (["evaluate", "--prediction", SharedData.exampleCT.path, "--reference", SharedData.exampleCT.path],
          "kidneyseg: not a label map: voxel value -1023.0 is not an integer from 0 to 255"),
+        (["segment", SharedData.exampleCT.path, "-o", "/tmp/mask.png"],
+         "kidneyseg: the label map is written in the input's format, NIfTI: name the output .nii or .nii.gz, not mask.png"),
+        (["segment", SharedData.curvasSlice.path, "-o", "/tmp/mask.nii.gz"],
+         "kidneyseg: the label map is written in the input's format, PNG: name the output .png, not mask.nii.gz"),
     ]
 
     @Test(arguments: failures)
@@ -202,6 +211,19 @@ extension CLI {
                                  "--reference", SharedData.exampleKidneyReference.path)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("class ") && result.stdout.contains("Dice"))
+    }
+
+    @Test func printsItsVersion() throws {
+        let result = try CLI.run("--version")
+        #expect(result.status == 0)
+        #expect(result.stdout.wholeMatch(of: /\d+\.\d+\.\d+\n/) != nil, "printed \(result.stdout)")
+    }
+
+    /// A named settings file that does not exist once meant the defaults: no tokens, silently.
+    @Test func refusesToServeWithAMissingSettingsFile() throws {
+        let result = try CLI.run("serve", "--port", "0", "--config", "/nonexistent/kidneyseg.json")
+        #expect(result.status != 0)
+        #expect(result.stderr == "kidneyseg: the configuration file /nonexistent/kidneyseg.json does not exist\n")
     }
 
     @Test func saysWhenNoModelsAreInstalled() throws {

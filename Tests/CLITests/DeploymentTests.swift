@@ -65,7 +65,7 @@ import Testing
     @Test func thePACSBridgeDrivesARealJobToCompletion() throws {
         let models = scratch.url.appendingPathComponent("models")
         try RandomModels.write(.resnet18, seed: 4, into: models)
-        let (server, port) = try CLI.startServer(models: models, data: scratch.url.appendingPathComponent("data"), logs: scratch.url)
+        let (server, port, _) = try CLI.startServer(models: models, data: scratch.url.appendingPathComponent("data"), logs: scratch.url)
         defer {
             server.terminate()
             server.waitUntilExit()

@@ -7,7 +7,20 @@ import Testing
     let scratch = ScratchDirectory()
 
     func start(models: URL, data: URL, drainSeconds: Double = 30) throws -> (process: Process, port: Int) {
-        try CLI.startServer(models: models, data: data, logs: scratch.url, drainSeconds: drainSeconds)
+        let started = try CLI.startServer(models: models, data: data, logs: scratch.url, drainSeconds: drainSeconds)
+        return (started.process, started.port)
+    }
+
+    /// serve, as segment does, finds the shipped Models from any working directory.
+    @Test func findsTheShippedModelsFromAnotherDirectory() throws {
+        let started = try CLI.startServer(models: nil, data: scratch.url.appendingPathComponent("data"), logs: scratch.url,
+                                          workingDirectory: scratch.url)
+        defer {
+            started.process.terminate()
+            started.process.waitUntilExit()
+        }
+        let log = try String(contentsOf: started.log, encoding: .utf8)
+        #expect(log.contains("with 3 models"), "\(log)")
     }
 
     func submit(_ port: Int, _ file: URL) throws -> String? {

@@ -44,6 +44,20 @@ struct EchoResponder: HTTPResponder {
         }
     }
 
+    /// HEAD gets GET's status and headers, Content-Length included, and no body: the next
+    /// response on the connection follows the head at once.
+    @Test func answersHeadAsGetWithoutTheBody() throws {
+        try withServer { server in
+            let client = try RawClient(port: server.port)
+            client.send("HEAD /one HTTP/1.1\r\n\r\nGET /two HTTP/1.1\r\n\r\n")
+            let head = try #require(client.responseHead())
+            #expect(head.hasPrefix("HTTP/1.1 200"))
+            #expect(head.contains("Content-Length: 39"))  // {"method":"GET","path":"/one","size":0}
+            let next = try #require(client.response())
+            #expect(next.status == 200 && next.body.contains("/two"))
+        }
+    }
+
     @Test func answersPipelinedRequestsInOrder() throws {
         try withServer { server in
             let client = try RawClient(port: server.port)

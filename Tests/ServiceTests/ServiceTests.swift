@@ -68,7 +68,12 @@ import Testing
             #expect(accepted.status == 202)
             let location = try #require(accepted.headers["location"])
             #expect(json(accepted.body)["case_id"] as? String == "example ct")
+            client.send("GET \(location) HTTP/1.1\r\n\r\n")
+            let polled = try #require(client.response())
+            if ["queued", "running"].contains(json(polled.body)["status"] as? String) { #expect(polled.headers["retry-after"] == "2") }
             let job = waitForJob(client, location)
+            client.send("GET \(location) HTTP/1.1\r\n\r\n")
+            #expect(client.response()?.headers["retry-after"] == nil)  // finished: nothing to wait for
             #expect(job["status"] as? String == "succeeded")
             let input = try #require(job["input"] as? [String: Any])
             #expect(input["dims"] as? [Int] == [122, 101, 112])
@@ -105,8 +110,11 @@ import Testing
             let location = try #require(try post(client, slice, target: "/v1/jobs?hu_range=0,255&pixel_spacing=0.7")?.headers["location"])
             let input = try #require(waitForJob(client, location)["input"] as? [String: Any])
             #expect(input["spacing_mm"] as? [Double] == [0.7, 0.7, 0.7])
+            #expect(input["hu_range"] as? [Double] == [0, 255])  // how the 8-bit pixels were read
             let unspecified = try #require(try post(client, slice)?.headers["location"])
-            #expect((waitForJob(client, unspecified)["input"] as? [String: Any])?["spacing_mm"] as? [Double] == [0.8, 0.8, 0.8])
+            let defaults = try #require(waitForJob(client, unspecified)["input"] as? [String: Any])
+            #expect(defaults["spacing_mm"] as? [Double] == [0.8, 0.8, 0.8])
+            #expect(defaults["hu_range"] as? [Double] == [-125, 225])
             for bad in ["0", "-1", "wide", "11"] {
                 let refused = try #require(try post(client, slice, target: "/v1/jobs?pixel_spacing=\(bad)"))
                 #expect(refused.status == 400)
@@ -159,8 +167,10 @@ import Testing
             #expect(client.response()?.status == 404)
             client.send("DELETE /healthz HTTP/1.1\r\n\r\n")
             #expect(client.response()?.status == 405)
-            client.send("GET /nowhere HTTP/1.1\r\n\r\n")
-            #expect(client.response()?.status == 404)
+            client.send("GET /nowhere/else HTTP/1.1\r\n\r\n")
+            let nowhere = try #require(client.response())
+            #expect(nowhere.status == 404)
+            #expect(nowhere.body.contains("/nowhere/else does not exist"))  // slashes unescaped
             #expect(try running.store.jobs(status: nil, limit: 10, after: nil).isEmpty)
         }
     }
@@ -327,6 +337,54 @@ extension ServiceTests {
             #expect(text.contains(#"kidneyseg_jobs{status="succeeded"} 1"#))
             #expect(text.contains("kidneyseg_queue_depth 0"))
             #expect(text.contains("kidneyseg_inference_seconds_count 1"))
+        }
+    }
+
+    /// A client that hangs up mid-upload is a client error: 400 in the metrics, never 500, and
+    /// its partial upload is gone.
+    @Test func countsAnAbandonedUploadAsAClientError() throws {
+        try withService { running in
+            do {
+                let quitter = try running.client()
+                quitter.send("POST /v1/jobs HTTP/1.1\r\nContent-Length: 100000\r\n\r\n")
+                quitter.send([UInt8](repeating: 7, count: 1000))
+            }  // closed here, 99,000 bytes short
+            let client = try running.client()
+            var text = ""
+            for _ in 0..<100 where !text.contains(#"route="/v1/jobs",status="400"} 1"#) {
+                Thread.sleep(forTimeInterval: 0.05)
+                client.send("GET /metrics HTTP/1.1\r\n\r\n")
+                text = client.response()?.body ?? ""
+            }
+            #expect(text.contains(#"kidneyseg_http_requests_total{route="/v1/jobs",status="400"} 1"#))
+            #expect(!text.contains(#"status="500""#))
+            let incoming = scratch.url.appendingPathComponent("data/incoming")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: incoming.path).isEmpty)
+        }
+    }
+
+    /// An empty image part is an empty body (400), not an unknown format (415).
+    @Test func refusesAnEmptyImagePart() throws {
+        try withService { running in
+            let client = try running.client()
+            let body = "--B\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\n\r\n--B--\r\n"
+            client.send("POST /v1/jobs HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=B\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            let refused = try #require(client.response())
+            #expect(refused.status == 400)
+            #expect((json(refused.body)["error"] as? [String: Any])?["code"] as? String == "empty_body")
+        }
+    }
+
+    /// The request that once killed the server (an empty parameter in Content-Disposition) is
+    /// an ordinary bad upload, and the server answers the next request.
+    @Test func survivesAnEmptyDispositionParameter() throws {
+        try withService { running in
+            let client = try running.client()
+            let body = "--B\r\nContent-Disposition: form-data; name=\"image\";\r\n\r\nxxx\r\n--B--\r\n"
+            client.send("POST /v1/jobs HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=B\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            #expect(client.response()?.status == 415)  // xxx is not an image
+            client.send("GET /healthz HTTP/1.1\r\n\r\n")
+            #expect(client.response()?.status == 200)
         }
     }
 }

@@ -57,6 +57,21 @@ public final class RawClient {
         }
     }
 
+    /// The next response's status line and headers only, as a HEAD request gets them: the text up
+    /// to the blank line, which is consumed.
+    public func responseHead() -> String? {
+        while true {
+            if let end = buffer.firstRange(of: Array("\r\n\r\n".utf8)) {
+                defer { buffer.removeFirst(end.upperBound) }
+                return String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
+            }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let count = recv(descriptor, &chunk, chunk.count, 0)
+            guard count > 0 else { return nil }
+            buffer += chunk[0..<count]
+        }
+    }
+
     /// Whether the server has closed the connection (reads end of stream).
     public func isClosed() -> Bool {
         var byte: UInt8 = 0
