@@ -39,6 +39,9 @@ public struct HTTPParser: Sendable {
     private var state = State.head
     private var buffer: [UInt8] = []
     private var chunkedTotal = 0
+    /// Trailer lines and bytes so far: trailers count against the header limits.
+    private var trailerLines = 0
+    private var trailerBytes = 0
 
     public init(limits: Limits = Limits()) { self.limits = limits }
 
@@ -125,8 +128,14 @@ public struct HTTPParser: Sendable {
             if line.isEmpty {
                 state = .head
                 events.append(.end)
+                return next
             }
-            return next  // trailer fields are read and ignored
+            // Trailer fields are read and ignored, within the limits a head has.
+            trailerLines += 1
+            trailerBytes += next - position
+            guard trailerLines <= limits.maxHeaderCount else { throw .tooManyHeaders }
+            guard trailerBytes <= limits.maxHeaderBytes else { throw .headerTooLarge }
+            return next
         }
     }
 
@@ -137,7 +146,7 @@ public struct HTTPParser: Sendable {
             guard lengths.isEmpty else { throw .conflictingFraming }
             let codings = encodings.flatMap { $0.split(separator: ",").map { $0.trimmingSpaces.lowercased() } }
             guard codings == ["chunked"] else { throw .unsupportedTransferEncoding(encodings.joined(separator: ", ")) }
-            chunkedTotal = 0
+            (chunkedTotal, trailerLines, trailerBytes) = (0, 0, 0)
             state = .chunkSize
             return
         }
@@ -205,12 +214,14 @@ public struct HTTPParser: Sendable {
         return nil
     }
 
-    /// The line starting at `start` without its CRLF (or LF), and the index after it.
+    /// The line starting at `start` without its CRLF (or LF), and the index after it. A line
+    /// longer than `limit` fails whether it arrives whole or in pieces.
     private static func line(in bytes: [UInt8], from start: Int, limit: Int) throws(HTTPParseError) -> (ArraySlice<UInt8>, Int)? {
         guard let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) else {
             if bytes.count - start > limit { throw .invalidChunk("a line is longer than \(limit) bytes") }
             return nil
         }
+        guard newline - start <= limit else { throw .invalidChunk("a line is longer than \(limit) bytes") }
         var end = newline
         if end > start && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
         return (bytes[start..<end], newline + 1)

@@ -113,7 +113,9 @@ public struct MultipartParser: Sendable {
             return index + 2
         case .partHeaders:
             guard let end = find(Array("\r\n\r\n".utf8), from: position) else {
-                if buffer.count - position > maxPartHeaderBytes { throw .partHeaderTooLarge }
+                // Up to 3 bytes of the blank line may be here already: only more than that proves
+                // the headers too long, however the bytes were split.
+                if buffer.count - position > maxPartHeaderBytes + 3 { throw .partHeaderTooLarge }
                 return nil
             }
             guard end - position <= maxPartHeaderBytes else { throw .partHeaderTooLarge }

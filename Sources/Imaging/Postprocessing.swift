@@ -41,21 +41,24 @@ public struct ConnectedComponents: Sendable {
 /// The clean-up after argmax, on a label map in canonical axial order, in 3-D. Each rule is a
 /// fact of anatomy that a 2-D model cannot see:
 /// - nothing lies outside the body: a kidney-and-tumour region mostly outside it goes;
-/// - islands under `minimumComponentMillilitres` go;
+/// - islands under `minimumComponentMillilitres` go (in a single slice, which has no thickness,
+///   islands under `minimumSliceAreaSquareMillimetres`);
 /// - a patient has at most one kidney on each side: of the kidney-and-tumour regions on a side,
 ///   the one with the most kidney stays (a horseshoe kidney is one region, and stays whole);
 /// - a renal tumour grows from the kidney: tumour regions that touch no kidney go.
 public struct LabelCleanup: Equatable, Sendable, Codable {
     public var minimumComponentMillilitres: Double
+    public var minimumSliceAreaSquareMillimetres: Double
     public var insideBody: Bool
     public var oneKidneyPerSide: Bool
     public var tumourMustTouchKidney: Bool
     /// Holes enclosed by kidney or tumour within a slice are filled.
     public var fillHolesPerSlice: Bool
 
-    public init(minimumComponentMillilitres: Double = 1, insideBody: Bool = true, oneKidneyPerSide: Bool = true,
-                tumourMustTouchKidney: Bool = true, fillHolesPerSlice: Bool = false) {
+    public init(minimumComponentMillilitres: Double = 1, minimumSliceAreaSquareMillimetres: Double = 100, insideBody: Bool = true,
+                oneKidneyPerSide: Bool = true, tumourMustTouchKidney: Bool = true, fillHolesPerSlice: Bool = false) {
         self.minimumComponentMillilitres = minimumComponentMillilitres
+        self.minimumSliceAreaSquareMillimetres = minimumSliceAreaSquareMillimetres
         self.insideBody = insideBody
         self.oneKidneyPerSide = oneKidneyPerSide
         self.tumourMustTouchKidney = tumourMustTouchKidney
@@ -64,7 +67,9 @@ public struct LabelCleanup: Equatable, Sendable, Codable {
 
     /// Cleans `stack`, whose CT gave `body`.
     public func apply(to stack: inout AxialStack<UInt8>, body: BodyMask) {
-        let minimumVoxels = minimumComponentMillilitres / (stack.spacing.x * stack.spacing.y * stack.spacing.z / 1000)
+        let pixelArea = stack.spacing.x * stack.spacing.y
+        let minimumVoxels = stack.sliceCount == 1 ? minimumSliceAreaSquareMillimetres / pixelArea
+            : minimumComponentMillilitres / (pixelArea * stack.spacing.z / 1000)
         var regions = KidneyRegions(stack)
         for (index, region) in regions.summaries.enumerated() {
             let outside = insideBody && region.voxelsOutside(body, stack.size) * 2 > region.voxels

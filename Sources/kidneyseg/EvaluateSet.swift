@@ -28,6 +28,9 @@ struct EvaluateSet: ParsableCommand {
     @Flag(name: .customLong("per-case"), help: "Also print every case's scores.")
     var perCase = false
 
+    @Flag(name: .customLong("without-anatomy"), help: "Leave out the clean-up's body and one-kidney-per-side rules, to measure what they bring.")
+    var withoutAnatomy = false
+
     @Flag(name: .customLong("choose-weights"), help: "Also score every choice of member weights from 0, 1 and 2, and name the best (on validation cases, never test cases).")
     var chooseWeights = false
 
@@ -40,7 +43,7 @@ struct EvaluateSet: ParsableCommand {
             return label
         }
         let ensemble = try models.ensemble()
-        let pipeline = SegmentationPipeline(ensemble: ensemble)
+        let pipeline = SegmentationPipeline(ensemble: ensemble, cleanup: LabelCleanup(insideBody: !withoutAnatomy, oneKidneyPerSide: !withoutAnatomy))
         let cases = try TrainingCase.cases(in: URL(argument: folder))
         // Each member alone, then the ensemble as configured, then (when asked) every other
         // choice of weights; all from each member's probabilities, computed once per case.

@@ -46,11 +46,13 @@ import Testing
         }
     }
 
-    /// Checks `raw` fails with `error` whole and byte by byte.
+    /// Checks `raw` fails with `error` whole, byte by byte, and split at every point: a limit
+    /// must not depend on how the bytes arrive.
     func verifyFails(_ raw: String, _ error: HTTPParseError, limits: HTTPParser.Limits = .init(),
                      sourceLocation: SourceLocation = #_sourceLocation) {
         let bytes = Array(raw.utf8)
-        for pieces in [[bytes], bytes.map { [$0] }] {
+        let splits = (1..<bytes.count).map { [Array(bytes[..<$0]), Array(bytes[$0...])] }
+        for pieces in [[bytes], bytes.map { [$0] }] + splits {
             #expect(throws: error, sourceLocation: sourceLocation) { try parse(pieces, limits: limits) }
         }
     }
@@ -151,6 +153,8 @@ import Testing
         verifyFails(head + "3\r\nabc\rX", .invalidChunk("chunk data is not followed by CRLF"))
         verifyFails(head + String(repeating: "0", count: 2000), .invalidChunk("a line is longer than 1024 bytes"))
         verifyFails(head + "fffffffffffffffffff\r\n", .invalidChunk("bad chunk size line"))
+        // A 3,000-byte chunk extension was accepted whole and refused when split mid-line.
+        verifyFails(head + "5;" + String(repeating: "x", count: 3000) + "\r\nhello\r\n0\r\n\r\n", .invalidChunk("a line is longer than 1024 bytes"))
     }
 
     @Test func enforcesItsLimits() {
@@ -162,6 +166,10 @@ import Testing
         verifyFails("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n", .bodyTooLarge(limit: 10), limits: limits)
         // A head that never ends cannot grow past the limit.
         verifyFails("GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 100), .headerTooLarge, limits: limits)
+        // Trailers count against the header limits: once 200,000 were accepted.
+        let chunked = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+        verifyFails(chunked + "A: 1\r\nB: 2\r\nC: 3\r\n\r\n", .tooManyHeaders, limits: limits)
+        verifyFails(chunked + "A: " + String(repeating: "a", count: 40) + "\r\nB: " + String(repeating: "b", count: 40) + "\r\n\r\n", .headerTooLarge, limits: limits)
     }
 
     @Test func staysFailedAfterAnError() throws {

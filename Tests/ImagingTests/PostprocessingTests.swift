@@ -29,8 +29,19 @@ import Testing
         #expect(components.labels[index(2, 2, 2, in: size)] == 0)
     }
 
+    /// A single slice has no thickness: its islands are judged by area (1 mm² pixels here).
+    @Test func dropsIslandsOfASliceSmallerThanTheMinimumArea() {
+        let size = GridSize(x: 20, y: 20, z: 1)
+        var voxels = [UInt8](repeating: 0, count: size.voxelCount)
+        for x in 2..<12 { for y in 2..<14 { voxels[index(x, y, 0, in: size)] = 1 } }  // 120 mm²
+        for x in 15..<18 { for y in 15..<18 { voxels[index(x, y, 0, in: size)] = 1 } }  // 9 mm²
+        var labels = stack(size, voxels)
+        LabelCleanup(minimumComponentMillilitres: 1, oneKidneyPerSide: false).apply(to: &labels, body: body(size))
+        #expect(labels.voxels.filter { $0 == 1 }.count == 120)
+    }
+
     @Test func dropsIslandsSmallerThanTheMinimumVolume() {
-        let size = GridSize(x: 10, y: 10, z: 1)
+        let size = GridSize(x: 10, y: 10, z: 2)
         var voxels = [UInt8](repeating: 0, count: size.voxelCount)
         for x in 0..<5 { for y in 0..<2 { voxels[index(x, y, 0, in: size)] = 1 } }  // 10 voxels = 0.010 mL
         voxels[index(8, 8, 0, in: size)] = 1  // 1 voxel = 0.001 mL
@@ -65,11 +76,11 @@ import Testing
         voxels[index(3, 3, 0, in: size)] = 0
         for y in 2...4 { for x in 2...4 where !(x == 3 && y == 3) { voxels[index(x, y, 0, in: size)] = 2 } }
         var filled = stack(size, voxels)
-        LabelCleanup(minimumComponentMillilitres: 0, fillHolesPerSlice: true).apply(to: &filled, body: body(size))
+        LabelCleanup(minimumComponentMillilitres: 0, minimumSliceAreaSquareMillimetres: 0, fillHolesPerSlice: true).apply(to: &filled, body: body(size))
         #expect(filled.voxels[index(3, 3, 0, in: size)] == 2)  // enclosed by tumour
         #expect(filled.voxels[index(0, 0, 0, in: size)] == 0)  // outside stays background
         var unfilled = stack(size, voxels)
-        LabelCleanup(minimumComponentMillilitres: 0).apply(to: &unfilled, body: body(size))
+        LabelCleanup(minimumComponentMillilitres: 0, minimumSliceAreaSquareMillimetres: 0).apply(to: &unfilled, body: body(size))
         #expect(unfilled.voxels[index(3, 3, 0, in: size)] == 0)
     }
 

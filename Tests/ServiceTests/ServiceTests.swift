@@ -116,7 +116,8 @@ import Testing
             #expect(defaults["spacing_mm"] as? [Double] == [0.8, 0.8, 0.8])
             #expect(defaults["hu_range"] as? [Double] == [-125, 225])
             for bad in ["0", "-1", "wide", "11"] {
-                let refused = try #require(try post(client, slice, target: "/v1/jobs?pixel_spacing=\(bad)"))
+                // Refused before its body is read, so each on a connection of its own.
+                let refused = try #require(try post(running.client(), slice, target: "/v1/jobs?pixel_spacing=\(bad)"))
                 #expect(refused.status == 400)
                 #expect((json(refused.body)["error"] as? [String: Any])?["code"] as? String == "invalid_pixel_spacing")
             }
