@@ -10,7 +10,7 @@
 # ensemble, trained on synthetic data only; its commands are in that commit's README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-kidneyseg=.build/release/kidneyseg
+kidneyseg=${KIDNEYSEG:-.build/release/kidneyseg}
 shared=${SHARED:-../shared/data}
 data=${DATA:-../kidneyseg-data}
 runs=${RUNS:-../kidneyseg-runs}
@@ -25,7 +25,7 @@ mkdir -p "$data/kits19-train" "$data/kits19-validation" "$runs"
 for case in case_00002 case_00016 case_00030; do ln -sfn "../kits19-real/$case" "$data/kits19-train/$case"; done
 ln -sfn ../kits19-real/case_00117 "$data/kits19-validation/case_00117"
 
-steps() { case $1 in resnet50) echo 1500 ;; tu-inception_v3) echo 1800 ;; vgg16_bn) echo 1100 ;; esac; }
+steps() { case $1 in resnet50) echo 1500 ;; tu-inception_v3) echo 1500 ;; vgg16_bn) echo 1000 ;; esac; }
 
 for member in "${@:-resnet50 tu-inception_v3 vgg16_bn}"; do
   for name in $member; do
@@ -37,7 +37,7 @@ for member in "${@:-resnet50 tu-inception_v3 vgg16_bn}"; do
         git show "36aedf3:Models/$name/weights.safetensors" > "$runs/$name-initial.safetensors"
     fi
     $kidneyseg train "${resume[@]}" --data "$data/kits19-train" --data "$data/train/slices" --data "$data/train/phantoms" \
-        --data-weights 2,1,1 --validation-data "$data/kits19-validation" \
+        --data-weights 3,1,1 --validation-data "$data/kits19-validation" \
         --name "$name" --encoder "$name" --width 0.25 --size 192 --pixel-spacing 2 --context-slices 3 --context-spacing 4 \
         --hu-window=-125,225 --png-hu-range 0,255 --batch 8 --loss focal-dice --lr 1e-3 --schedule cosine --background-fraction 1 \
         --steps-per-epoch 100 --epochs $(( $(steps "$name") / 100 )) --seed 1 \

@@ -43,24 +43,29 @@ public struct ConnectedComponents: Sendable {
 /// - nothing lies outside the body: a kidney-and-tumour region mostly outside it goes;
 /// - islands under `minimumComponentMillilitres` go (in a single slice, which has no thickness,
 ///   islands under `minimumSliceAreaSquareMillimetres`);
-/// - a patient has at most one kidney on each side: of the kidney-and-tumour regions on a side,
-///   the one with the most kidney stays (a horseshoe kidney is one region, and stays whole);
+/// - a patient has one kidney on each side: of the kidney-and-tumour regions on a side, the one
+///   with the most kidney stays, and so do those with at least `sideRegionShare` of its kidney
+///   (a kidney the model split in two, or a true kidney beside an error of the same size, which
+///   the rule cannot tell apart); smaller ones are not plausible as a kidney and go (a horseshoe
+///   kidney is one region, and stays whole);
 /// - a renal tumour grows from the kidney: tumour regions that touch no kidney go.
 public struct LabelCleanup: Equatable, Sendable, Codable {
     public var minimumComponentMillilitres: Double
     public var minimumSliceAreaSquareMillimetres: Double
     public var insideBody: Bool
     public var oneKidneyPerSide: Bool
+    public var sideRegionShare: Double
     public var tumourMustTouchKidney: Bool
     /// Holes enclosed by kidney or tumour within a slice are filled.
     public var fillHolesPerSlice: Bool
 
     public init(minimumComponentMillilitres: Double = 1, minimumSliceAreaSquareMillimetres: Double = 100, insideBody: Bool = true,
-                oneKidneyPerSide: Bool = true, tumourMustTouchKidney: Bool = true, fillHolesPerSlice: Bool = false) {
+                oneKidneyPerSide: Bool = true, sideRegionShare: Double = 0.25, tumourMustTouchKidney: Bool = true, fillHolesPerSlice: Bool = false) {
         self.minimumComponentMillilitres = minimumComponentMillilitres
         self.minimumSliceAreaSquareMillimetres = minimumSliceAreaSquareMillimetres
         self.insideBody = insideBody
         self.oneKidneyPerSide = oneKidneyPerSide
+        self.sideRegionShare = sideRegionShare
         self.tumourMustTouchKidney = tumourMustTouchKidney
         self.fillHolesPerSlice = fillHolesPerSlice
     }
@@ -81,7 +86,10 @@ public struct LabelCleanup: Equatable, Sendable, Codable {
                 let onSide = regions.kept.filter { regions.summaries[$0].side(midline) == side }
                 let rank = { (index: Int) in (regions.summaries[index].kidneyVoxels, regions.summaries[index].voxels) }
                 guard let best = onSide.max(by: { rank($0) < rank($1) }) else { continue }
-                for index in onSide where index != best { regions.remove(index, from: &stack) }
+                let enough = Double(regions.summaries[best].kidneyVoxels) * sideRegionShare
+                for index in onSide where index != best && Double(regions.summaries[index].kidneyVoxels) < enough {
+                    regions.remove(index, from: &stack)
+                }
             }
         }
         if tumourMustTouchKidney { removeTumourApartFromKidney(&stack.voxels, size: stack.size) }

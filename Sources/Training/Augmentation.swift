@@ -9,8 +9,9 @@ import Imaging
 ///
 /// Two steps are for what hospitals send rather than the paper's recipe:
 /// - `contrastPhase` moves the image towards another phase: the kidney's and the tumour's
-///   enhancement (found from the labels) towards native attenuation, or a little beyond the
-///   training phase, and the soft tissue that enhances (40 to 150 HU) towards 40 HU, fading out
+///   enhancement (found from the labels) towards native attenuation, or beyond the training
+///   phase up to twice its enhancement (an excretory or delayed phase, where a kidney fills the
+///   window), and the soft tissue that enhances (40 to 150 HU) towards 40 HU, fading out
 ///   by 250 HU so that bone, which does not enhance, stays as bright as it is; so that a model
 ///   trained on arterial-phase KiTS19 also sees non-contrast and portal-venous kidneys;
 /// - `clampAtZero` stores the image as the 8-bit PNG sets do, everything below 0 HU at 0 HU, so
@@ -54,7 +55,7 @@ public struct Augmentation: Sendable, Equatable {
         switch step {
         case .contrastPhase:
             // Enhancement scales with contrast: f = 0 is native, f = 1 the image as it is.
-            let kidneyFactor = Float.random(in: 0...1.15, using: &generator)
+            let kidneyFactor = Float.random(in: 0...2, using: &generator)
             let tissueFactor = Float.random(in: 0.4...1, using: &generator)
             let kidney = gaussianBlur(Plane(width: labels.width, height: labels.height, values: labels.values.map { $0 > 0 ? 1 : 0 }), sigma: 1)
             let scale = window.upper - window.lower

@@ -101,6 +101,20 @@ import Testing
         #expect(labels.voxels.filter { $0 != 0 }.count == 36 + 36)
     }
 
+    /// A second region with at least a quarter of the side's largest kidney stays (the model may
+    /// split a kidney, or find a kidney beside an error of its size); a smaller one goes.
+    @Test func keepsASecondRegionOfKidneySizeOnASide() {
+        let size = GridSize(x: 20, y: 12, z: 4)
+        var voxels = [UInt8](repeating: 0, count: size.voxelCount)
+        for z in 0..<4 { for y in 1...3 { for x in 1...3 { voxels[index(x, y, z, in: size)] = 1 } } }   // 36
+        for z in 0..<2 { for y in 9...10 { for x in 1...3 { voxels[index(x, y, z, in: size)] = 1 } } }  // 12: 1/3 of it
+        for y in 9...10 { for x in 6...7 { voxels[index(x, y, 3, in: size)] = 1 } }                      // 4: 1/9 of it
+        var labels = stack(size, voxels)
+        LabelCleanup(minimumComponentMillilitres: 0).apply(to: &labels, body: body(size))
+        #expect(labels.voxels[index(2, 9, 0, in: size)] == 1 && labels.voxels[index(6, 9, 3, in: size)] == 0)
+        #expect(labels.voxels.filter { $0 != 0 }.count == 36 + 12)
+    }
+
     /// A region lying mostly on air outside the body goes; one inside it stays.
     @Test func dropsRegionsOutsideTheBody() {
         let size = GridSize(x: 24, y: 6, z: 2)
