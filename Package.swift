@@ -36,6 +36,10 @@ let package = Package(
             name: "kidneyseg",
             dependencies: ["Imaging", "SegmentationMetrics", "NeuralNet", "Training", "Service", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // Every parser's fuzz harness: libFuzzer's entry point when built by Fuzz/run.sh, a
+        // replayer of inputs otherwise.
+        .target(name: "CFuzzer"),
+        .executableTarget(name: "kidneyseg-fuzz", dependencies: ["CFuzzer", "HTTP", "Imaging", "NeuralNet", "Service"], path: "Sources/KidneySegFuzz"),
 
         // Test-only helpers: paths to ../shared/data and byte-level builders of NIfTI and PNG files.
         .target(name: "TestSupport", dependencies: ["NeuralNet"], path: "Tests/TestSupport"),
@@ -47,6 +51,6 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "CSQLite", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTP", "Store", "NeuralNet", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenBLAS", "CSQLite"]),
-        .testTarget(name: "CLITests", dependencies: ["kidneyseg", "Imaging", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["kidneyseg", "kidneyseg-fuzz", "Imaging", "TestSupport"]),
     ]
 )

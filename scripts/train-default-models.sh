@@ -37,7 +37,7 @@ for member in "${@:-resnet50 tu-inception_v3 vgg16_bn}"; do
         git show "36aedf3:Models/$name/weights.safetensors" > "$runs/$name-initial.safetensors"
     fi
     $kidneyseg train "${resume[@]}" --data "$data/kits19-train" --data "$data/train/slices" --data "$data/train/phantoms" \
-        --data-weights 3,1,1 --validation-data "$data/kits19-validation" \
+        --data-weights 2,2,1 --validation-data "$data/kits19-validation" \
         --name "$name" --encoder "$name" --width 0.25 --size 192 --pixel-spacing 2 --context-slices 3 --context-spacing 4 \
         --hu-window=-125,225 --png-hu-range 0,255 --batch 8 --loss focal-dice --lr 1e-3 --schedule cosine --background-fraction 1 \
         --steps-per-epoch 100 --epochs $(( $(steps "$name") / 100 )) --seed 1 \

@@ -236,3 +236,28 @@ extension CLI {
         #expect(result.stderr.split(separator: "\n").count == 1)
     }
 }
+
+/// The fuzz harnesses' seed corpus (Fuzz/corpus), and every crash once found and added there,
+/// replayed through the parsers on each test run.
+@Suite struct FuzzCorpusTests {
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fuzz/corpus")
+
+    @Test(arguments: ["http", "multipart", "nifti", "png", "safetensors", "config", "manifest"])
+    func replaysTheCorpusWithoutACrash(harness: String) throws {
+        let folder = Self.corpus.appendingPathComponent(harness)
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted().map { folder.appendingPathComponent($0).path }
+        #expect(!files.isEmpty)
+        let replayer = CLI.executable.deletingLastPathComponent().appendingPathComponent("kidneyseg-fuzz")
+        let process = Process()
+        process.executableURL = replayer
+        process.arguments = [harness] + files
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(printed == "\(files.count) inputs through \(harness): no crash\n")
+    }
+}
