@@ -42,7 +42,7 @@ let package = Package(
         .executableTarget(name: "kidneyseg-fuzz", dependencies: ["CFuzzer", "HTTP", "Imaging", "NeuralNet", "Service"], path: "Sources/KidneySegFuzz"),
 
         // Test-only helpers: paths to ../shared/data and byte-level builders of NIfTI and PNG files.
-        .target(name: "TestSupport", dependencies: ["NeuralNet"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["NeuralNet", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "SegmentationMetricsTests", dependencies: ["SegmentationMetrics", "TestSupport"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),

@@ -36,4 +36,38 @@ import Testing
         // Measured 0.454 when the models were trained (README); a broken model scores near 0.
         #expect(dice >= 0.35, "ensemble kidney Dice \(dice) on held-out real slices\n\(result.stdout)")
     }
+
+    /// The validation KiTS19 patient (case_00117, never trained on), rebuilt as a volume from its
+    /// real slices as scripts/train-default-models.sh does, through the full pipeline.
+    @Test func findsTheKidneysOfTheValidationPatient() throws {
+        let slices = scratch.url.appendingPathComponent("case_00117-slices")
+        let source = SharedData.kitsRealSlices
+        for folder in ["images", "labels"] {
+            try FileManager.default.createDirectory(at: slices.appendingPathComponent(folder), withIntermediateDirectories: true)
+            for name in try FileManager.default.contentsOfDirectory(atPath: source.appendingPathComponent(folder).path) where name.hasPrefix("case_00117_") {
+                try FileManager.default.copyItem(at: source.appendingPathComponent("\(folder)/\(name)"), to: slices.appendingPathComponent("\(folder)/\(name)"))
+            }
+        }
+        try FileManager.default.copyItem(at: source.appendingPathComponent("spacing.json"), to: slices.appendingPathComponent("spacing.json"))
+        let volumes = scratch.url.appendingPathComponent("validation")
+        #expect(try CLI.run("stack-slices", slices.path, "--output", volumes.path).status == 0)
+        let result = try CLI.run("evaluate-set", volumes.path)
+        #expect(result.status == 0, "\(result.stderr)")
+        let row = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("| ensemble (3) |") })
+        let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        let (kidney, tumour) = (try #require(Double(cells[1])), try #require(Double(cells[4])))
+        // Measured VALIDATION_KIDNEY and VALIDATION_TUMOUR (README); a broken model scores near 0.
+        #expect(kidney >= 0.70 && tumour >= 0.10, "\(result.stdout)")
+    }
+
+    /// The real non-contrast example CT against its TotalSegmentator kidney mask.
+    @Test func findsTheKidneysOfTheNonContrastExample() throws {
+        let mask = scratch.url.appendingPathComponent("example-mask.nii.gz")
+        let result = try CLI.run("segment", SharedData.exampleCT.path, "-o", mask.path, "--reference", SharedData.exampleKidneyReference.path)
+        #expect(result.status == 0, "\(result.stderr)")
+        let row = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("kidney ") })
+        let dice = try #require(Double(row.split(separator: " ", omittingEmptySubsequences: true)[4]))
+        // Measured EXAMPLE_KIDNEY (README).
+        #expect(dice >= 0.40, "\(result.stdout)")
+    }
 }

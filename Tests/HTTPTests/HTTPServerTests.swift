@@ -25,6 +25,7 @@ struct EchoResponder: HTTPResponder {
 @Suite(.serialized) struct HTTPServerTests {
     func withServer(_ configuration: HTTPServerConfiguration = HTTPServerConfiguration(port: 0),
                     _ body: (HTTPServer) throws -> Void) throws {
+        _ = TestLogging.toFile
         let server = HTTPServer(configuration: configuration, responder: EchoResponder())
         try server.start()
         defer { server.stop() }

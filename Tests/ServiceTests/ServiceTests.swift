@@ -19,6 +19,7 @@ import Testing
     }
 
     func withService(tokens: [String] = [], maxQueuedJobs: Int = 100, workers: Int = 1, _ body: (Running) throws -> Void) throws {
+        _ = TestLogging.toFile
         let models = scratch.url.appendingPathComponent("models")
         try RandomModels.write(.resnet18, seed: 3, into: models)
         var configuration = ServiceConfiguration()
