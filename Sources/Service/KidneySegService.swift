@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTP
 import Imaging
@@ -166,6 +167,9 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         var placed: String?
         defer { for upload in uploads.values { try? FileManager.default.removeItem(at: upload) } }
         do {
+            let idempotency = try request.head.value("Idempotency-Key").map {
+                IdempotencyKey(key: $0, requestDigest: try Self.digest(of: uploads, options: options, caseID: query["case_id"]))
+            }
             guard let image = uploads["image"] else { throw APIError(400, "missing_image", "the multipart body has no image part") }
             let reader = options.reader
             let volume = try describe(image, with: reader)
@@ -182,7 +186,10 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
                 summary.reference = destination.lastPathComponent
             }
             try files.writeSummary(summary, for: job.id)
-            let outcome = try store.submit(job, idempotencyKey: request.head.value("Idempotency-Key"))
+            let outcome: (job: Job, created: Bool)
+            do { outcome = try store.submit(job, idempotency: idempotency) } catch let conflict as IdempotencyConflict {
+                throw APIError(422, "idempotency_key_reused", conflict.description)
+            }
             if !outcome.created { files.delete(job.id) }
             job = outcome.job
             workers.wake()
@@ -191,6 +198,21 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
             if let placed { files.delete(placed) }
             throw error
         }
+    }
+
+    /// SHA-256 over what a submission asked for: its options, its case id, and each uploaded
+    /// file's bytes by form field, so that a retry matches and another study does not.
+    private static func digest(of uploads: [String: URL], options: JobOptions, caseID: String?) throws -> String {
+        var hash = SHA256()
+        hash.update(data: try JSONEncoder.api.encode(options))
+        hash.update(data: Data("case_id=\(caseID ?? "")".utf8))
+        for (field, url) in uploads.sorted(by: { $0.key < $1.key }) {
+            hash.update(data: Data("\n\(field)\n".utf8))
+            guard let file = FileHandle(forReadingAtPath: url.path) else { throw APIError(500, "storage_error", "cannot read the upload back") }
+            defer { try? file.close() }
+            while let chunk = try file.read(upToCount: 1 << 20), !chunk.isEmpty { hash.update(data: chunk) }
+        }
+        return hash.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
     /// The uploaded files by form field: a plain body is the image; a multipart/form-data body

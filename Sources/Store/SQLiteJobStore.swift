@@ -50,6 +50,8 @@ public final class SQLiteJobStore: JobStore, @unchecked Sendable {
         """,
         // One row that readiness probes rewrite, to prove the database takes writes.
         "CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);",
+        // What the first request with a key sent, so that the key reused for another is caught.
+        "ALTER TABLE idempotency_keys ADD COLUMN request_digest TEXT;",
     ]
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
@@ -90,18 +92,20 @@ public final class SQLiteJobStore: JobStore, @unchecked Sendable {
 
     private static let columns = "id, status, case_id, input_format, created_at, started_at, finished_at, progress_done, progress_total, reason, attempts, options"
 
-    public func submit(_ job: Job, idempotencyKey: String?) throws -> (job: Job, created: Bool) {
+    public func submit(_ job: Job, idempotency: IdempotencyKey?) throws -> (job: Job, created: Bool) {
         try locked {
             try database.transaction {
-                if let idempotencyKey,
-                   let existing = try database.query("SELECT job_id FROM idempotency_keys WHERE key = ?", [.text(idempotencyKey)]).first?.first?.text,
-                   let job = try fetch(existing) {
+                if let idempotency,
+                   let row = try database.query("SELECT job_id, request_digest FROM idempotency_keys WHERE key = ?", [.text(idempotency.key)]).first,
+                   let existing = row[0].text, let job = try fetch(existing) {
+                    // Keys stored before digests were kept match any request.
+                    if let digest = row[1].text, digest != idempotency.requestDigest { throw IdempotencyConflict(key: idempotency.key, job: existing) }
                     return (job, false)
                 }
                 try database.query("INSERT INTO jobs (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", Self.values(of: job))
-                if let idempotencyKey {
-                    try database.query("INSERT INTO idempotency_keys (key, job_id, created_at) VALUES (?, ?, ?)",
-                                       [.text(idempotencyKey), .text(job.id), SQLiteValue(job.createdAt)])
+                if let idempotency {
+                    try database.query("INSERT INTO idempotency_keys (key, job_id, created_at, request_digest) VALUES (?, ?, ?, ?)",
+                                       [.text(idempotency.key), .text(job.id), SQLiteValue(job.createdAt), .text(idempotency.requestDigest)])
                 }
                 return (job, true)
             }

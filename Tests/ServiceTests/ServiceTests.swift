@@ -148,6 +148,11 @@ import Testing
             let retry = try #require(try post(client, SharedData.pancreasSlice, headers: "Idempotency-Key: pacs-123\r\n"))
             #expect(first.headers["location"] == retry.headers["location"])
             #expect(try running.store.jobs(status: nil, limit: 10, after: nil).count == 1)
+            // The same key with another study once returned the first study's job.
+            let reused = try #require(try post(running.client(), SharedData.exampleCT, headers: "Idempotency-Key: pacs-123\r\n"))
+            #expect(reused.status == 422)
+            #expect((json(reused.body)["error"] as? [String: Any])?["code"] as? String == "idempotency_key_reused")
+            #expect(try running.store.jobs(status: nil, limit: 10, after: nil).count == 1)
         }
     }
 

@@ -17,9 +17,9 @@ import Testing
 
     @Test func migratesAFreshFileAndReopensIt() throws {
         #expect(try SQLiteJobStore(path: path).schemaVersion == SQLiteJobStore.migrations.count)
-        _ = try SQLiteJobStore(path: path).submit(job("a", at: 1), idempotencyKey: nil)
+        _ = try SQLiteJobStore(path: path).submit(job("a", at: 1), idempotency: nil)
         let reopened = try SQLiteJobStore(path: path)
-        #expect(reopened.schemaVersion == 2)
+        #expect(reopened.schemaVersion == 3)
         #expect(try reopened.job("a")?.caseID == "case-a")
     }
 
@@ -34,7 +34,7 @@ import Testing
         sqlite3_close(handle)
 
         let store = try SQLiteJobStore(path: path)
-        #expect(store.schemaVersion == 2)
+        #expect(store.schemaVersion == 3)
         #expect(try store.job("old")?.inputFormat == "PNG")
         try store.checkWritable(at: Date())
     }
@@ -43,7 +43,7 @@ import Testing
         let store = try SQLiteJobStore(path: path)
         var original = job("a", at: 1.5)
         original.options = #"{"hu_range":[0,255]}"#
-        _ = try store.submit(original, idempotencyKey: nil)
+        _ = try store.submit(original, idempotency: nil)
         #expect(try store.job("a") == original)
         let started = try #require(try store.claimNext(at: Date(timeIntervalSince1970: 2.25)))
         _ = try store.transition("a", .progress(done: 3, total: 9), at: Date())
@@ -59,16 +59,20 @@ import Testing
 
     @Test func theSameIdempotencyKeyGivesTheSameJob() throws {
         let store = try SQLiteJobStore(path: path)
-        let first = try store.submit(job("a", at: 1), idempotencyKey: "upload-42")
-        let retry = try store.submit(job("b", at: 2), idempotencyKey: "upload-42")
+        let first = try store.submit(job("a", at: 1), idempotency: IdempotencyKey(key: "upload-42", requestDigest: "d1"))
+        let retry = try store.submit(job("b", at: 2), idempotency: IdempotencyKey(key: "upload-42", requestDigest: "d1"))
         #expect(first.created && !retry.created)
         #expect(retry.job.id == "a")
+        // The key reused for another request would hand back another study's job: refused.
+        #expect(throws: IdempotencyConflict(key: "upload-42", job: "a")) {
+            try store.submit(job("c", at: 3), idempotency: IdempotencyKey(key: "upload-42", requestDigest: "d2"))
+        }
         #expect(try store.jobs(status: nil, limit: 10, after: nil).map(\.id) == ["a"])
     }
 
     @Test func claimsTheOldestQueuedJobOnce() throws {
         let store = try SQLiteJobStore(path: path)
-        for (id, time) in [("late", 3.0), ("early", 1.0), ("middle", 2.0)] { _ = try store.submit(job(id, at: time), idempotencyKey: nil) }
+        for (id, time) in [("late", 3.0), ("early", 1.0), ("middle", 2.0)] { _ = try store.submit(job(id, at: time), idempotency: nil) }
         let now = Date(timeIntervalSince1970: 10)
         #expect(try store.claimNext(at: now)?.id == "early")
         #expect(try store.claimNext(at: now)?.id == "middle")
@@ -79,7 +83,7 @@ import Testing
 
     @Test func concurrentWorkersNeverClaimOneJobTwice() throws {
         let store = try SQLiteJobStore(path: path)
-        for index in 0..<200 { _ = try store.submit(job("job-\(index)", at: Double(index)), idempotencyKey: nil) }
+        for index in 0..<200 { _ = try store.submit(job("job-\(index)", at: Double(index)), idempotency: nil) }
         let claims = NSLock()
         nonisolated(unsafe) var claimed: [String] = []
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
@@ -95,7 +99,7 @@ import Testing
 
     @Test func transitionsApplyToTheStoredStateAtomically() throws {
         let store = try SQLiteJobStore(path: path)
-        _ = try store.submit(job("a", at: 1), idempotencyKey: nil)
+        _ = try store.submit(job("a", at: 1), idempotency: nil)
         _ = try store.claimNext(at: Date())
         #expect(try store.transition("a", .progress(done: 2, total: 4), at: Date()).progressDone == 2)
         _ = try store.transition("a", .cancel(reason: "cancelled by the client"), at: Date())
@@ -106,7 +110,7 @@ import Testing
 
     @Test func requeuesJobsLeftRunningByAStoppedProcess() throws {
         let store = try SQLiteJobStore(path: path)
-        for index in 0..<3 { _ = try store.submit(job("\(index)", at: Double(index)), idempotencyKey: nil) }
+        for index in 0..<3 { _ = try store.submit(job("\(index)", at: Double(index)), idempotency: nil) }
         _ = try store.claimNext(at: Date())
         _ = try store.claimNext(at: Date())
         let reopened = try SQLiteJobStore(path: path)  // as after a kill -9
@@ -118,7 +122,7 @@ import Testing
     /// A job that kills its worker (a decompression bomb, say) is started, dies, and is queued
     /// again at the next start, until its third death: then it fails, with the reason.
     @Test func failsAJobThatKeepsStoppingTheService() throws {
-        _ = try SQLiteJobStore(path: path).submit(job("bomb", at: 1), idempotencyKey: nil)
+        _ = try SQLiteJobStore(path: path).submit(job("bomb", at: 1), idempotency: nil)
         for attempt in 1...3 {
             let restarted = try SQLiteJobStore(path: path)
             if attempt > 1 { #expect(try restarted.requeueInterrupted(maxAttempts: 3).first?.status == .queued) }
@@ -132,7 +136,7 @@ import Testing
 
     @Test func pagesThroughJobsInCreationOrder() throws {
         let store = try SQLiteJobStore(path: path)
-        for index in 0..<5 { _ = try store.submit(job("\(index)", at: Double(index)), idempotencyKey: nil) }
+        for index in 0..<5 { _ = try store.submit(job("\(index)", at: Double(index)), idempotency: nil) }
         _ = try store.claimNext(at: Date())
         #expect(try store.jobs(status: nil, limit: 2, after: nil).map(\.id) == ["0", "1"])
         #expect(try store.jobs(status: nil, limit: 2, after: "1").map(\.id) == ["2", "3"])
@@ -142,7 +146,7 @@ import Testing
 
     @Test func storesMetricsAndDeletesThemWithTheirJob() throws {
         let store = try SQLiteJobStore(path: path)
-        for id in ["a", "b"] { _ = try store.submit(job(id, at: 1), idempotencyKey: "key-\(id)") }
+        for id in ["a", "b"] { _ = try store.submit(job(id, at: 1), idempotency: IdempotencyKey(key: "key-\(id)", requestDigest: "d")) }
         let a = evaluate(prediction: [1, 1, 2, 0], reference: [1, 0, 2, 2], voxelMillilitres: 0.5)
         let b = evaluate(prediction: [1, 1, 0, 0], reference: [1, 1, 0, 0], voxelMillilitres: 0.25)
         try store.saveMetrics(a, for: "a")
@@ -153,7 +157,7 @@ import Testing
         try store.delete("a")
         #expect(try store.job("a") == nil)
         #expect(try store.metrics(for: "a").isEmpty)
-        #expect(try store.submit(job("c", at: 2), idempotencyKey: "key-a").created)  // the key went with its job
+        #expect(try store.submit(job("c", at: 2), idempotency: IdempotencyKey(key: "key-a", requestDigest: "e")).created)  // the key went with its job
     }
 
     @Test func refusesADatabaseFromANewerBuild() throws {
@@ -173,12 +177,12 @@ extension SQLiteJobStoreTests {
     /// SQLite's integrity check, and holds some prefix of the writes, every row whole.
     @Test func backsUpALiveDatabaseWhileItIsWritten() throws {
         let store = try SQLiteJobStore(path: path)
-        for index in 0..<50 { _ = try store.submit(job("before-\(index)", at: Double(index)), idempotencyKey: nil) }
+        for index in 0..<50 { _ = try store.submit(job("before-\(index)", at: Double(index)), idempotency: nil) }
         let writing = DispatchGroup()
         nonisolated(unsafe) var written = 0
         DispatchQueue.global().async(group: writing) {
             for index in 0..<400 {
-                _ = try? store.submit(self.job("during-\(index)", at: 100 + Double(index)), idempotencyKey: "key-\(index)")
+                _ = try? store.submit(self.job("during-\(index)", at: 100 + Double(index)), idempotency: IdempotencyKey(key: "key-\(index)", requestDigest: "d"))
                 written += 1
             }
         }
