@@ -202,7 +202,37 @@ final class Connection {
         parser = HTTPParser(limits: configuration.limits)
     }
 
-    func close() { _ = Glibc.close(descriptor) }
+    /// Whether a body may still be on its way after the last response: a refusal before the
+    /// body was read (413, 401, 507).
+    private var bodyMayFollow = false
+
+    /// Closes the connection. After a refusal with a body on its way, the close lingers: our
+    /// side is shut for writing, and what the client still sends is read and dropped (for up to
+    /// 2 s and 64 MiB) until it closes too. Closing with unread bytes would make the kernel send
+    /// a reset, and a client still uploading would see ECONNRESET instead of the 413 or 401 it
+    /// was sent (RFC 9112 §9.6).
+    func close() {
+        guard bodyMayFollow else {
+            _ = Glibc.close(descriptor)
+            return
+        }
+        shutdown(descriptor, Int32(SHUT_WR))
+        let deadline = Date().addingTimeInterval(2)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var drained = 0
+        while drained < 64 << 20 {
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else { break }
+            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(remaining * 1000) + 1)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { break }
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            guard count > 0 else { break }
+            drained += count
+        }
+        _ = Glibc.close(descriptor)
+    }
 
     /// Serves requests until the client closes, asks to close, errs, or times out.
     func serve(_ responder: any HTTPResponder) {
@@ -215,6 +245,7 @@ final class Connection {
                 head = parsed
             } catch {
                 if case let .invalidRequest(parseError) = error {
+                    bodyMayFollow = parseError.status == 413
                     send(.error(parseError.status, code: parseError.code, message: parseError.description), keepAlive: false)
                 } else if error == .timedOut, !parser.isIdle {
                     send(.error(408, code: "request_timeout", message: "the request head did not arrive in time"), keepAlive: false)
@@ -229,7 +260,8 @@ final class Connection {
             let request = HTTPRequest(head: served, connection: self)
             let response = responder.respond(to: request)
             // A body left unread cannot be skipped safely: close instead of keeping the connection.
-            let keepAlive = head.keepAlive && !hasUnreadBody(request)
+            bodyMayFollow = hasUnreadBody(request)
+            let keepAlive = head.keepAlive && !bodyMayFollow
             let bytes = send(response, keepAlive: keepAlive, withBody: head.method != "HEAD")
             let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
             logger.info("\(head.method) \(head.path) \(response.status) \(bytes)B \(String(format: "%.1f", milliseconds))ms")

@@ -95,6 +95,22 @@ struct EchoResponder: HTTPResponder {
         }
     }
 
+    /// A client that sends its whole upload before reading, as curl does, reads the refusal
+    /// the server sent at the start: the server drains before it closes. Closing at once made
+    /// the kernel reset the connection, and the client saw ECONNRESET, not 401.
+    @Test func aClientStillUploadingReadsItsRefusal() throws {
+        try withServer { server in
+            let client = try RawClient(port: server.port)
+            // Part of the body is on its way as the 401 is sent; the rest follows.
+            client.send("POST /refuse HTTP/1.1\r\nContent-Length: 4000000\r\n\r\n")
+            client.send([UInt8](repeating: 0x41, count: 1_000_000))
+            Thread.sleep(forTimeInterval: 0.2)
+            client.send([UInt8](repeating: 0x41, count: 3_000_000))
+            let response = try #require(client.response(), "the connection was reset before the response was read")
+            #expect(response.status == 401)
+        }
+    }
+
     @Test func answersMalformedRequestsWithJSONAndCloses() throws {
         try withServer { server in
             let client = try RawClient(port: server.port)
