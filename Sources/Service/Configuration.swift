@@ -57,7 +57,13 @@ public struct ServiceConfiguration: Equatable, Sendable {
         }
         if let file, FileManager.default.fileExists(atPath: file.path) {
             let object: Any
-            do { object = try JSONSerialization.jsonObject(with: withoutComments(Data(contentsOf: file))) } catch {
+            let text: Data
+            do { text = withoutComments(try Data(contentsOf: file)) } catch {
+                throw ConfigurationError("cannot read \(file.path): \(error.localizedDescription)")
+            }
+            // Some JSON readers let a trailing comma pass; the file is JSON, so it is an error.
+            if let line = trailingCommaLine(in: text) { throw ConfigurationError("\(file.path) is not valid JSON: a trailing comma on line \(line)") }
+            do { object = try JSONSerialization.jsonObject(with: text) } catch {
                 throw ConfigurationError("\(file.path) is not valid JSON: \(error.localizedDescription)")
             }
             guard let fields = object as? [String: Any] else { throw ConfigurationError("\(file.path) must hold one JSON object") }
@@ -100,6 +106,13 @@ public struct ServiceConfiguration: Equatable, Sendable {
         }
     }
 
+    /// `KIDNEYSEG_*` variables in `environment` that name no setting (a typo such as
+    /// KIDNEYSEG_TOKEN), which `serve` warns about.
+    public static func unknownVariables(in environment: [String: String]) -> [String] {
+        let known = Set(keys.map { environmentVariable(for: $0.name) })
+        return environment.keys.filter { $0.hasPrefix("KIDNEYSEG_") && !known.contains($0) }.sorted()
+    }
+
     /// The SQLite job database, in the data directory.
     public var databaseFile: URL { URL(fileURLWithPath: dataDirectory).appendingPathComponent("kidneyseg.sqlite") }
 
@@ -120,6 +133,27 @@ public struct ServiceConfiguration: Equatable, Sendable {
         default: throw ConfigurationError("\(key) must be true or false, not \(text)")
         }
     }
+}
+
+/// The line of the first `,` that is followed, past white space, by `}` or `]` outside strings.
+func trailingCommaLine(in data: Data) -> Int? {
+    var (inString, escaped) = (false, false)
+    var (line, comma): (Int, Int?) = (1, nil)
+    for byte in data {
+        if byte == UInt8(ascii: "\n") { line += 1 }
+        if inString {
+            if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+            continue
+        }
+        switch byte {
+        case UInt8(ascii: "\""): (inString, comma) = (true, nil)
+        case UInt8(ascii: ","): comma = line
+        case UInt8(ascii: "}"), UInt8(ascii: "]"): if let comma { return comma }
+        case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"), UInt8(ascii: "\n"): break
+        default: comma = nil
+        }
+    }
+    return nil
 }
 
 /// JSON with `//` comments to the end of a line (as tsconfig.json and VS Code's settings allow),

@@ -37,8 +37,12 @@ struct Serve: ParsableCommand {
             "max_attempts": maxAttempts.map(String.init),
             "open_health_endpoints": openHealthEndpoints, "require_tokens": requireTokens,
         ].compactMapValues { $0 }
+        let environment = ProcessInfo.processInfo.environment
         let settings = try ServiceConfiguration.load(file: URL(argument: config ?? "Config/kidneyseg.json"), required: config != nil,
-                                                     environment: ProcessInfo.processInfo.environment, flags: flags)
+                                                     environment: environment, flags: flags)
+        for variable in ServiceConfiguration.unknownVariables(in: environment) {
+            FileHandle.standardError.write(Data("kidneyseg: warning: \(variable) names no setting; the settings are \(ServiceConfiguration.keyNames.map(ServiceConfiguration.environmentVariable).joined(separator: ", "))\n".utf8))
+        }
         ComputeThreads.configure()
         let ensemble = try Ensemble(folder: ModelOptions.locate(settings.modelsDirectory))
         let data = URL(argument: settings.dataDirectory)

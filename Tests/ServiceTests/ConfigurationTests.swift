@@ -54,7 +54,20 @@ import Testing
         (#"{"open_health_endpoints": "maybe"}"#, "open_health_endpoints must be true or false, not maybe"),
         (#"[1, 2]"#, "must hold one JSON object"),
         (#"{"port": "#, "is not valid JSON"),
+        ("{\n  \"port\": 80,\n}", "is not valid JSON: a trailing comma on line 2"),
+        (#"{"tokens": ["a", "b",]}"#, "a trailing comma on line 1"),
     ]
+
+    /// A comma in a string is not a trailing comma.
+    @Test func commasInsideStringsAreText() throws {
+        #expect(try ServiceConfiguration.load(file: file(#"{"host": "a,]\",}", "port": 1}"#), environment: [:], flags: [:]).host == #"a,]",}"#)
+    }
+
+    /// A misspelt variable once went unnoticed (KIDNEYSEG_TOKEN for KIDNEYSEG_TOKENS: no auth).
+    @Test func namesUnknownEnvironmentVariables() {
+        let environment = ["KIDNEYSEG_TOKEN": "s3cret", "KIDNEYSEG_PORT": "80", "PATH": "/bin", "KIDNEYSEG_WORKRES": "2"]
+        #expect(ServiceConfiguration.unknownVariables(in: environment) == ["KIDNEYSEG_TOKEN", "KIDNEYSEG_WORKRES"])
+    }
 
     /// `serve --config missing.json` once started silently with the defaults, without tokens.
     @Test func aNamedFileMustExist() throws {
