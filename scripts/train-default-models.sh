@@ -38,8 +38,8 @@ for member in "${@:-resnet50 tu-inception_v3 vgg16_bn}"; do
     fi
     $kidneyseg train "${resume[@]}" --data "$data/kits19-train" --data "$data/train/slices" --data "$data/train/phantoms" \
         --data-weights 2,2,1 --validation-data "$data/kits19-validation" \
-        --name "$name" --encoder "$name" --width 0.25 --size 192 --pixel-spacing 2 --context-slices 3 --context-spacing 4 \
-        --hu-window=-125,225 --png-hu-range 0,255 --batch 8 --loss focal-dice --lr 1e-3 --schedule cosine --background-fraction 1 \
+        --name "$name" --encoder "$name" --width 0.25 --size 192 --grid-spacing 2 --context-slices 3 --context-spacing 4 \
+        --hu-window=-125,225 --hu-range 0,255 --batch 8 --loss focal-dice --lr 1e-3 --schedule cosine --background-fraction 1 \
         --steps-per-epoch 100 --epochs $(( $(steps "$name") / 100 )) --seed 1 \
         --init "$runs/$name-initial.safetensors" --time-limit "$minutes" --output "$run"
     epochs_done=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['epochs_done'])" "$run/training.json")

@@ -9,7 +9,7 @@ struct Train: ParsableCommand {
         discussion: """
             Settings come from --config (a JSON file with the keys of training.json's "configuration"), then from flags. \
             A checkpoint is written to --output after every epoch; --resume continues from it.
-            Example: kidneyseg train --data ../shared/data/curvas-slices --png-hu-range 0,255 --encoder resnet50 \
+            Example: kidneyseg train --data ../shared/data/curvas-slices --hu-range 0,255 --encoder resnet50 \
             --width 0.25 --size 256 --epochs 20 --output Models/resnet50
             """
     )
@@ -33,11 +33,12 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("decoder-channels"), help: "Five decoder widths, comma-separated.") var decoderChannels: String?
     @Option(help: "Slice size in pixels (a multiple of 32).") var size: Int?
     @Option(name: .customLong("hu-window"), help: "The model's HU window, LO,HI.") var huWindow: String?
-    @Option(name: .customLong("pixel-spacing"), help: "Millimetres per model pixel (default 2); 0 stretches each slice onto the size.") var pixelSpacing: Double?
+    @Option(name: .customLong("grid-spacing"), help: "Millimetres per pixel of the model's input grid (default 2); 0 stretches each slice onto the size.") var gridSpacing: Double?
     @Option(name: .customLong("context-slices"), help: "Input channels: the slice and its neighbours (2.5-D), odd; 1 for the slice alone.") var contextSlices: Int?
     @Option(name: .customLong("context-spacing"), help: "Millimetres between neighbouring input channels.") var contextSpacing: Double?
-    @Option(name: .customLong("png-hu-range"), help: "HU of 8-bit PNG pixels 0 and 255, LO,HI.") var pngHuRange: String?
-    @Option(name: .customLong("png-pixel-spacing"), help: "Millimetres per pixel of PNG slices.") var pngPixelSpacing: Double?
+    // Reading PNG slices: the same names as every other command's.
+    @Option(name: .customLong("hu-range"), help: "HU of 8-bit PNG pixels 0 and 255, LO,HI.") var huRange: String?
+    @Option(name: .customLong("pixel-spacing"), help: "Millimetres per pixel of PNG slices (default 0.8).") var pixelSpacing: Double?
     @Option(name: .customLong("data-weights"), help: "Each --data folder's share of the training signal, comma-separated.") var dataWeights: String?
     @Option(name: .customLong("validation-data"), help: ArgumentHelp("Cases used only to validate (repeatable).", valueName: "DIR")) var validationData: [String] = []
     @Option(help: "Epochs to train in all.") var epochs: Int?
@@ -70,11 +71,11 @@ struct Train: ParsableCommand {
         if let decoderChannels { settings.decoderChannels = try Self.numbers(decoderChannels, "decoder-channels").map { Int($0) } }
         if let size { settings.size = size }
         if let huWindow { settings.huWindow = try Self.numbers(huWindow, "hu-window") }
-        if let pixelSpacing { settings.pixelSpacing = pixelSpacing > 0 ? pixelSpacing : nil }
+        if let gridSpacing { settings.pixelSpacing = gridSpacing > 0 ? gridSpacing : nil }
         if let contextSlices { settings.contextSlices = contextSlices }
         if let contextSpacing { settings.contextSpacing = contextSpacing }
-        if let pngHuRange { settings.pngHuRange = try Self.numbers(pngHuRange, "png-hu-range") }
-        if let pngPixelSpacing { settings.pngPixelSpacing = pngPixelSpacing }
+        if let huRange { settings.pngHuRange = try Self.numbers(huRange, "hu-range") }
+        if let pixelSpacing { settings.pngPixelSpacing = pixelSpacing }
         if let dataWeights { settings.dataWeights = try Self.numbers(dataWeights, "data-weights").map(Double.init) }
         if !validationData.isEmpty { settings.validationData = validationData.map { URL(argument: $0).path } }
         if let epochs { settings.epochs = epochs }

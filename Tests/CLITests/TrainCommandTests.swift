@@ -9,7 +9,7 @@ import Testing
     /// A short run on the real CURVAS slices writes a model folder that `segment` loads unchanged.
     @Test func trainsAModelThatSegmentLoads() throws {
         let models = scratch.url.appendingPathComponent("models")
-        let trained = try CLI.run("train", "--data", SharedData.root.appendingPathComponent("curvas-slices").path, "--png-hu-range", "0,255",
+        let trained = try CLI.run("train", "--data", SharedData.root.appendingPathComponent("curvas-slices").path, "--hu-range", "0,255",
                                   "--encoder", "resnet18", "--width", "0.125", "--decoder-channels", "16,8,8,8,8", "--size", "64",
                                   "--epochs", "1", "--steps-per-epoch", "2", "--batch", "4", "--output", models.appendingPathComponent("tiny").path)
         #expect(trained.status == 0, "\(trained.stderr)")
