@@ -41,7 +41,7 @@ public struct SegmentationPipeline: Sendable {
                 progress(done, totalSteps)
             }
         }
-        let labels = labels(probabilities, stack: stack, body: body)
+        let labels = cleanedArgmax(probabilities, stack: stack, body: body)
         return Result(labels: volume.replacingVoxels(withAxial: labels, source: VolumeSource(format: volume.source.format, datatype: .uint8)),
                       probabilities: probabilities.map { AxialStack(size: stack.size, spacing: stack.spacing, voxels: $0) },
                       sides: KidneySides(labels, body: body))
@@ -69,7 +69,7 @@ public struct SegmentationPipeline: Sendable {
                 for voxel in member[label].indices { probabilities[label][voxel] += Float(weight) / total * member[label][voxel] }
             }
         }
-        let labels = labels(probabilities, stack: stack, body: BodyMask(stack))
+        let labels = cleanedArgmax(probabilities, stack: stack, body: BodyMask(stack))
         return volume.replacingVoxels(withAxial: labels, source: VolumeSource(format: volume.source.format, datatype: .uint8))
     }
 
@@ -104,7 +104,7 @@ public struct SegmentationPipeline: Sendable {
     }
 
     /// Argmax, then the clean-up.
-    private func labels(_ probabilities: [[Float]], stack: AxialStack<Float>, body: BodyMask) -> AxialStack<UInt8> {
+    private func cleanedArgmax(_ probabilities: [[Float]], stack: AxialStack<Float>, body: BodyMask) -> AxialStack<UInt8> {
         var labels = AxialStack(size: stack.size, spacing: stack.spacing, voxels: argmax(probabilities))
         cleanup.apply(to: &labels, body: body)
         return labels
