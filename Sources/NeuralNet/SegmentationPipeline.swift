@@ -41,36 +41,46 @@ public struct SegmentationPipeline: Sendable {
                 progress(done, totalSteps)
             }
         }
-        let labels = cleanedArgmax(probabilities, stack: stack, body: body)
+        let labels = cleanedArgmax(probabilities, size: stack.size, spacing: stack.spacing, body: body)
         return Result(labels: volume.replacingVoxels(withAxial: labels, source: VolumeSource(format: volume.source.format, datatype: .uint8)),
                       probabilities: probabilities.map { AxialStack(size: stack.size, spacing: stack.spacing, voxels: $0) },
                       sides: KidneySides(labels, body: body))
     }
 
-    /// Each member's probabilities alone, per class in canonical order: what choosing the
-    /// ensemble's weights needs, so that the members run once whatever the number of choices.
-    public func memberProbabilities(_ volume: CTVolume) throws -> [[[Float]]] {
+    /// Each member's probabilities alone for one volume, with what turning them into labels
+    /// needs: what choosing the ensemble's weights takes, so that the members run, and the body
+    /// is found, once per volume whatever the number of choices.
+    public struct MemberProbabilities: Sendable {
+        let volume: CTVolume
+        let size: GridSize
+        let spacing: SIMD3<Double>
+        let body: BodyMask
+        /// Per member, per class, in canonical axial order.
+        let members: [[[Float]]]
+    }
+
+    public func memberProbabilities(_ volume: CTVolume) throws -> MemberProbabilities {
         let stack = volume.axialStack()
         let body = BodyMask(stack)
-        return try ensemble.members.map { member in
+        let members = try ensemble.members.map { member in
             var probabilities = [[Float]](repeating: [Float](repeating: 0, count: stack.voxels.count), count: ensemble.labels.count)
             try add(member, share: 1, of: stack, body: body, to: &probabilities, isCancelled: { false }) { _ in }
             return probabilities
         }
+        return MemberProbabilities(volume: volume, size: stack.size, spacing: stack.spacing, body: body, members: members)
     }
 
-    /// The label map that `weights` give to members' probabilities from `memberProbabilities`.
-    public func labels(_ volume: CTVolume, memberProbabilities: [[[Float]]], weights: [Double]) -> LabelMap {
-        let stack = volume.axialStack()
+    /// The label map, in the volume's own geometry, that `weights` give to the members.
+    public func labels(_ computed: MemberProbabilities, weights: [Double]) -> LabelMap {
         let total = Float(weights.reduce(0, +))
-        var probabilities = memberProbabilities[0].map { $0.map { _ in Float(0) } }
-        for (member, weight) in zip(memberProbabilities, weights) where weight > 0 {
+        var probabilities = computed.members[0].map { $0.map { _ in Float(0) } }
+        for (member, weight) in zip(computed.members, weights) where weight > 0 {
             for label in member.indices {
                 for voxel in member[label].indices { probabilities[label][voxel] += Float(weight) / total * member[label][voxel] }
             }
         }
-        let labels = cleanedArgmax(probabilities, stack: stack, body: BodyMask(stack))
-        return volume.replacingVoxels(withAxial: labels, source: VolumeSource(format: volume.source.format, datatype: .uint8))
+        let labels = cleanedArgmax(probabilities, size: computed.size, spacing: computed.spacing, body: computed.body)
+        return computed.volume.replacingVoxels(withAxial: labels, source: VolumeSource(format: computed.volume.source.format, datatype: .uint8))
     }
 
     /// Adds `share` of one member's probabilities, restored onto the slices' grid, to `probabilities`.
@@ -104,8 +114,8 @@ public struct SegmentationPipeline: Sendable {
     }
 
     /// Argmax, then the clean-up.
-    private func cleanedArgmax(_ probabilities: [[Float]], stack: AxialStack<Float>, body: BodyMask) -> AxialStack<UInt8> {
-        var labels = AxialStack(size: stack.size, spacing: stack.spacing, voxels: argmax(probabilities))
+    private func cleanedArgmax(_ probabilities: [[Float]], size: GridSize, spacing: SIMD3<Double>, body: BodyMask) -> AxialStack<UInt8> {
+        var labels = AxialStack(size: size, spacing: spacing, voxels: argmax(probabilities))
         cleanup.apply(to: &labels, body: body)
         return labels
     }

@@ -59,7 +59,7 @@ struct EvaluateSet: ParsableCommand {
             let reference = try input.reader.readLabels(from: item.labels)
             let probabilities = try pipeline.memberProbabilities(ct)
             for (index, contender) in contenders.enumerated() {
-                let predicted = pipeline.labels(ct, memberProbabilities: probabilities, weights: contender.weights)
+                let predicted = pipeline.labels(probabilities, weights: contender.weights)
                 let metrics = try evaluate(prediction: predicted, reference: reference, classes: scored)
                 results[index].append(metrics)
                 if perCase {
@@ -88,7 +88,7 @@ struct EvaluateSet: ParsableCommand {
             }
         }
         if chooseWeights {
-            // The mean over classes of the mean Dice; the first of equals, so fewer members win ties.
+            // The mean over classes of the mean Dice; of equal scores, the first listed wins.
             let scores = meanDice.map { $0.reduce(0, +) / Double($0.count) }
             let best = scores.indices.dropFirst(count + (count > 1 ? 1 : 0)).max { scores[$0] < scores[$1] || (scores[$0] == scores[$1] && $0 > $1) }!
             let names = ensemble.members.map { $0.folder.lastPathComponent }
