@@ -220,17 +220,7 @@ final class Connection {
         let deadline = Date().addingTimeInterval(2)
         var buffer = [UInt8](repeating: 0, count: 65536)
         var drained = 0
-        while drained < 64 << 20 {
-            let remaining = deadline.timeIntervalSinceNow
-            guard remaining > 0 else { break }
-            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, Int32(remaining * 1000) + 1)
-            if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { break }
-            let count = recv(descriptor, &buffer, buffer.count, 0)
-            guard count > 0 else { break }
-            drained += count
-        }
+        while drained < 64 << 20, let count = receive(into: &buffer, before: deadline), count > 0 { drained += count }
         _ = Glibc.close(descriptor)
     }
 
@@ -288,13 +278,7 @@ final class Connection {
         var deadline = start.addingTimeInterval(timeout)
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while pending.isEmpty {
-            let remaining = deadline.timeIntervalSinceNow
-            guard remaining > 0 else { throw .timedOut }
-            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, Int32(min(remaining * 1000, 1e9)) + 1)
-            if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { throw .timedOut }
-            let count = recv(descriptor, &buffer, buffer.count, 0)
+            guard let count = receive(into: &buffer, before: deadline) else { throw .timedOut }
             guard count > 0 else {
                 if parser.isIdle { return nil }
                 throw .connectionClosed
@@ -304,6 +288,20 @@ final class Connection {
             do { pending = try parser.feed(buffer[0..<count]) } catch { throw .invalidRequest(error) }
         }
         return pending.removeFirst()
+    }
+
+    /// Reads what has arrived into `buffer`, waiting until `deadline` at most: the byte count,
+    /// 0 when the client closed (or the socket failed), nil when the deadline passed first.
+    private func receive(into buffer: inout [UInt8], before deadline: Date) -> Int? {
+        while true {
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else { return nil }
+            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(min(remaining * 1000, 1e9)) + 1)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { return nil }
+            return max(recv(descriptor, &buffer, buffer.count, 0), 0)
+        }
     }
 
     /// Sends the response and returns its body's size.
