@@ -4,7 +4,8 @@ import Logging
 import Glibc
 #endif
 
-/// Answers requests. It may read the request's body, piece by piece, before answering.
+/// Answers requests. It may read the request's body, piece by piece, before answering. It runs
+/// on a thread of its own, so it may block: on the store, on the disk, or on the body.
 public protocol HTTPResponder: Sendable {
     func respond(to request: HTTPRequest) -> HTTPResponse
 }
@@ -13,24 +14,38 @@ public struct HTTPServerConfiguration: Sendable {
     public var host: String
     /// 0 picks a free port (see `HTTPServer.port`).
     public var port: Int
+    /// Open connections at most. At the limit, the longest-idle kept-alive connection is closed
+    /// to make room; with none idle, a newcomer gets 503.
     public var maxConnections: Int
+    /// Requests with a body being received at once; more get 503 with Retry-After. Each one
+    /// holds a responder thread while its body arrives.
+    public var maxUploads: Int
     /// How long a client has to send a whole request head, from its first byte: a slow client
     /// (slowloris) cannot hold a connection open by trickling headers.
     public var headerTimeout: TimeInterval
     /// How long a kept-alive connection may wait for its next request.
     public var idleTimeout: TimeInterval
-    /// The longest silence while a body is being sent.
-    public var readTimeout: TimeInterval
+    /// The slowest a body may arrive, in bytes per second, judged over each `bodyRateWindow`
+    /// (time the server itself stopped reading does not count): a client that trickles its
+    /// upload is cut off with 408.
+    public var minimumBodyRate: Double
+    public var bodyRateWindow: TimeInterval
+    /// The longest a response may wait for the client to take any of it.
+    public var sendTimeout: TimeInterval
     public var limits: HTTPParser.Limits
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, maxConnections: Int = 64, headerTimeout: TimeInterval = 10,
-                idleTimeout: TimeInterval = 60, readTimeout: TimeInterval = 30, limits: HTTPParser.Limits = HTTPParser.Limits()) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, maxConnections: Int = 4096, maxUploads: Int = 8,
+                headerTimeout: TimeInterval = 10, idleTimeout: TimeInterval = 60, minimumBodyRate: Double = 1024,
+                bodyRateWindow: TimeInterval = 10, sendTimeout: TimeInterval = 30, limits: HTTPParser.Limits = HTTPParser.Limits()) {
         self.host = host
         self.port = port
         self.maxConnections = maxConnections
+        self.maxUploads = maxUploads
         self.headerTimeout = headerTimeout
         self.idleTimeout = idleTimeout
-        self.readTimeout = readTimeout
+        self.minimumBodyRate = minimumBodyRate
+        self.bodyRateWindow = bodyRateWindow
+        self.sendTimeout = sendTimeout
         self.limits = limits
     }
 }
@@ -51,17 +66,28 @@ public enum HTTPServerError: Error, Equatable, Sendable, CustomStringConvertible
     }
 }
 
-/// An HTTP/1.1 server on POSIX sockets: one thread accepts, each connection is served on a
-/// Dispatch queue with blocking I/O bounded by poll() deadlines. Keep-alive, pipelining,
-/// `Expect: 100-continue` and streamed bodies are handled here; routing is the responder's.
+/// An event-driven HTTP/1.1 server on non-blocking POSIX sockets. One Dispatch queue, the loop,
+/// owns every connection: Dispatch read and write sources tell it when a socket is ready, and a
+/// timer enforces the deadlines. A connection costs no thread while it waits, so slow clients
+/// cannot starve the others. Only the responder runs elsewhere, one call per request on the
+/// global queue. Keep-alive, pipelining, `Expect: 100-continue` and streamed bodies are handled
+/// here (in `Connection`); routing is the responder's.
 public final class HTTPServer: @unchecked Sendable {
     public let configuration: HTTPServerConfiguration
-    private let responder: any HTTPResponder
-    private let logger: Logger
+    let responder: any HTTPResponder
+    let logger: Logger
+    let loop = DispatchQueue(label: "kidneyseg.http.loop")
+    /// Where the loop reads sockets into; the parser copies what it keeps.
+    let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
+
+    // Touched only on the loop.
     private var listener: Int32 = -1
-    private let lock = NSLock()
-    private var connections = 0
-    private var acceptThread: Thread?
+    private var listenSource: DispatchSourceRead?
+    private var timer: DispatchSourceTimer?
+    private var connections: [ObjectIdentifier: Connection] = [:]
+    /// Requests whose body is being received (see `maxUploads`).
+    var uploads = 0
+    private(set) var isStopping = false
 
     /// `logger` gets one line per request: method, path, status, bytes sent and milliseconds.
     public init(configuration: HTTPServerConfiguration, responder: any HTTPResponder, logger: Logger = Logger(label: "kidneyseg.http")) {
@@ -70,274 +96,133 @@ public final class HTTPServer: @unchecked Sendable {
         self.logger = logger
     }
 
+    deinit { scratch.deallocate() }
+
     /// The port the server listens on (the chosen one when configured with 0).
     public private(set) var port = 0
 
     public func start() throws {
+        Self.raiseDescriptorLimit(to: configuration.maxConnections * 2 + 256)
+        let descriptor = try Self.listen(host: configuration.host, port: configuration.port)
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        loop.sync {
+            listener = descriptor
+            let source = DispatchSource.makeReadSource(fileDescriptor: descriptor, queue: loop)
+            source.setEventHandler { [self] in acceptAll() }
+            source.setCancelHandler { _ = Glibc.close(descriptor) }
+            source.resume()
+            listenSource = source
+            // The timer holds the server until the last connection is closed after stop().
+            let timer = DispatchSource.makeTimerSource(queue: loop)
+            timer.schedule(deadline: .now(), repeating: .milliseconds(100))
+            timer.setEventHandler { [self] in
+                let now = DispatchTime.now().uptimeNanoseconds
+                for connection in Array(connections.values) { connection.tick(now) }
+            }
+            timer.resume()
+            self.timer = timer
+        }
+    }
+
+    /// Stops accepting connections and closes idle ones. Connections in the middle of a request
+    /// finish it, then close.
+    public func stop() {
+        loop.sync {
+            guard !isStopping else { return }
+            isStopping = true
+            listenSource?.cancel()
+            listenSource = nil
+            for connection in connections.values where connection.isIdle { connection.closeNow() }
+            if connections.isEmpty { timer?.cancel() }
+        }
+    }
+
+    public var openConnections: Int { loop.sync { connections.count } }
+
+    func remove(_ connection: Connection) {
+        connections[ObjectIdentifier(connection)] = nil
+        if isStopping && connections.isEmpty { timer?.cancel() }
+    }
+
+    private func acceptAll() {
+        while !isStopping {
+            let client = accept(listener, nil, nil)
+            if client < 0 {
+                switch errno {
+                case EINTR, ECONNABORTED: continue
+                case EMFILE, ENFILE:
+                    // Out of descriptors: make room, or wait a moment rather than spin on the listener.
+                    if closeLongestIdle() { continue }
+                    listenSource?.suspend()
+                    loop.asyncAfter(deadline: .now() + .milliseconds(100)) { [self] in listenSource?.resume() }
+                    return
+                default: return  // EAGAIN: none left to accept
+                }
+            }
+            _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
+            var yes: Int32 = 1
+            setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &yes, socklen_t(MemoryLayout<Int32>.size))
+            guard connections.count < configuration.maxConnections || closeLongestIdle() else {
+                Self.turnAway(client)
+                continue
+            }
+            let connection = Connection(descriptor: client, server: self)
+            connections[ObjectIdentifier(connection)] = connection
+        }
+    }
+
+    /// Closes the kept-alive connection that has waited longest for its next request.
+    private func closeLongestIdle() -> Bool {
+        guard let idle = connections.values.filter(\.isIdle).min(by: { $0.lastActivity < $1.lastActivity }) else { return false }
+        idle.closeNow()
+        return true
+    }
+
+    /// A 503 for a connection over the limit, written at once: it fits in any socket buffer.
+    private static func turnAway(_ client: Int32) {
+        let body = #"{"error":{"code":"too_many_connections","message":"the server is at its connection limit; retry shortly"}}"#
+        let text = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+            + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        _ = Array(text.utf8).withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        _ = Glibc.close(client)
+    }
+
+    private static func listen(host: String, port: Int) throws -> Int32 {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw HTTPServerError.cannotListen(String(cString: strerror(errno))) }
         var yes: Int32 = 1
         setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(configuration.port).bigEndian)
-        guard inet_pton(AF_INET, configuration.host, &address.sin_addr) == 1 else {
-            close(descriptor)
-            throw HTTPServerError.cannotListen("\(configuration.host) is not an IPv4 address")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
+            _ = Glibc.close(descriptor)
+            throw HTTPServerError.cannotListen("\(host) is not an IPv4 address")
         }
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0, listen(descriptor, 128) == 0 else {
+        guard bound == 0, Glibc.listen(descriptor, 1024) == 0 else {
             let reason = String(cString: strerror(errno))
-            close(descriptor)
-            throw HTTPServerError.cannotListen("\(configuration.host):\(configuration.port): \(reason)")
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        port = Int(UInt16(bigEndian: address.sin_port))
-        listener = descriptor
-        let thread = Thread { [self] in acceptLoop(descriptor) }
-        thread.name = "http-accept"
-        acceptThread = thread
-        thread.start()
-    }
-
-    /// Stops accepting connections. Connections already open finish their current request.
-    public func stop() {
-        lock.lock()
-        let descriptor = listener
-        listener = -1
-        lock.unlock()
-        guard descriptor >= 0 else { return }
-        shutdown(descriptor, Int32(SHUT_RDWR))
-        close(descriptor)
-    }
-
-    public var openConnections: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return connections
-    }
-
-    private func acceptLoop(_ descriptor: Int32) {
-        while true {
-            let client = accept(descriptor, nil, nil)
-            if client < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                return  // the listener was closed
-            }
-            var yes: Int32 = 1
-            setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &yes, socklen_t(MemoryLayout<Int32>.size))
-            lock.lock()
-            let admitted = connections < configuration.maxConnections
-            if admitted { connections += 1 }
-            lock.unlock()
-            guard admitted else {
-                let connection = Connection(descriptor: client, configuration: configuration, logger: logger)
-                connection.send(.error(503, code: "too_many_connections", message: "the server is at its connection limit; retry shortly",
-                                       headers: [("Retry-After", "1")]), keepAlive: false)
-                connection.close()
-                continue
-            }
-            DispatchQueue.global().async { [self] in
-                let connection = Connection(descriptor: client, configuration: configuration, logger: logger)
-                connection.serve(responder)
-                connection.close()
-                lock.lock()
-                connections -= 1
-                lock.unlock()
-            }
-        }
-    }
-}
-
-/// A request being served: its head, and its body read on demand from the connection.
-public final class HTTPRequest: @unchecked Sendable {
-    public let head: HTTPRequestHead
-    private let connection: Connection
-    private var sentContinue = false
-    public private(set) var bodyComplete = false
-
-    init(head: HTTPRequestHead, connection: Connection) {
-        self.head = head
-        self.connection = connection
-    }
-
-    /// The next piece of the body, or nil once it has all been read. Sends `100 Continue` first
-    /// when the client waits for it, so a request refused without reading its body costs the
-    /// client nothing.
-    public func readBody() throws(HTTPServerError) -> [UInt8]? {
-        if bodyComplete { return nil }
-        if head.expectsContinue && !sentContinue {
-            sentContinue = true
-            connection.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
-        }
-        while true {
-            switch try connection.nextEvent(deadlineAfter: connection.configuration.readTimeout) {
-            case let .body(bytes): return bytes
-            case .end:
-                bodyComplete = true
-                return nil
-            case .head, nil: throw .connectionClosed
-            }
-        }
-    }
-}
-
-/// One client connection: its socket, its parser, and the events parsed but not yet used.
-final class Connection {
-    let descriptor: Int32
-    let configuration: HTTPServerConfiguration
-    private let logger: Logger
-    private var parser: HTTPParser
-    private var pending: [HTTPParser.Event] = []
-
-    init(descriptor: Int32, configuration: HTTPServerConfiguration, logger: Logger) {
-        self.descriptor = descriptor
-        self.configuration = configuration
-        self.logger = logger
-        parser = HTTPParser(limits: configuration.limits)
-    }
-
-    /// Whether a body may still be on its way after the last response: a refusal before the
-    /// body was read (413, 401, 507).
-    private var bodyMayFollow = false
-
-    /// Closes the connection. After a refusal with a body on its way, the close lingers: our
-    /// side is shut for writing, and what the client still sends is read and dropped (for up to
-    /// 2 s and 64 MiB) until it closes too. Closing with unread bytes would make the kernel send
-    /// a reset, and a client still uploading would see ECONNRESET instead of the 413 or 401 it
-    /// was sent (RFC 9112 §9.6).
-    func close() {
-        guard bodyMayFollow else {
             _ = Glibc.close(descriptor)
-            return
+            throw HTTPServerError.cannotListen("\(host):\(port): \(reason)")
         }
-        shutdown(descriptor, Int32(SHUT_WR))
-        let deadline = Date().addingTimeInterval(2)
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        var drained = 0
-        while drained < 64 << 20, let count = receive(into: &buffer, before: deadline), count > 0 { drained += count }
-        _ = Glibc.close(descriptor)
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+        return descriptor
     }
 
-    /// Serves requests until the client closes, asks to close, errs, or times out.
-    func serve(_ responder: any HTTPResponder) {
-        var timeout = configuration.headerTimeout
-        while true {
-            let head: HTTPRequestHead
-            do {
-                guard let event = try nextEvent(deadlineAfter: timeout, headDeadline: configuration.headerTimeout) else { return }
-                guard case let .head(parsed) = event else { return }
-                head = parsed
-            } catch {
-                if case let .invalidRequest(parseError) = error {
-                    bodyMayFollow = parseError.status == 413
-                    send(.error(parseError.status, code: parseError.code, message: parseError.description), keepAlive: false)
-                } else if error == .timedOut, !parser.isIdle {
-                    send(.error(408, code: "request_timeout", message: "the request head did not arrive in time"), keepAlive: false)
-                }
-                return
-            }
-            let started = DispatchTime.now().uptimeNanoseconds
-            // HEAD is GET without the body (RFC 9110 §9.3.2): the responder sees a GET, and the
-            // client gets its status and headers, Content-Length included.
-            var served = head
-            if head.method == "HEAD" { served.method = "GET" }
-            let request = HTTPRequest(head: served, connection: self)
-            let response = responder.respond(to: request)
-            // A body left unread cannot be skipped safely: close instead of keeping the connection.
-            bodyMayFollow = hasUnreadBody(request)
-            let keepAlive = head.keepAlive && !bodyMayFollow
-            let bytes = send(response, keepAlive: keepAlive, withBody: head.method != "HEAD")
-            let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
-            logger.info("\(head.method) \(head.path) \(response.status) \(bytes)B \(String(format: "%.1f", milliseconds))ms")
-            guard keepAlive else { return }
-            timeout = configuration.idleTimeout
-        }
-    }
-
-    /// Whether part of the request's body is still to come. When all of it is already parsed,
-    /// the unread rest is dropped so the next request can follow.
-    private func hasUnreadBody(_ request: HTTPRequest) -> Bool {
-        if request.bodyComplete { return false }
-        if let index = pending.firstIndex(where: { if case .end = $0 { true } else { false } }) {
-            pending.removeFirst(index + 1)
-            return false
-        }
-        return true
-    }
-
-    /// The next parser event, reading from the socket as needed. Nil when the client closed the
-    /// connection between requests.
-    func nextEvent(deadlineAfter timeout: TimeInterval, headDeadline: TimeInterval? = nil) throws(HTTPServerError) -> HTTPParser.Event? {
-        let start = Date()
-        var deadline = start.addingTimeInterval(timeout)
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while pending.isEmpty {
-            guard let count = receive(into: &buffer, before: deadline) else { throw .timedOut }
-            guard count > 0 else {
-                if parser.isIdle { return nil }
-                throw .connectionClosed
-            }
-            // The first byte of a head starts its own, shorter clock.
-            if let headDeadline, parser.isIdle { deadline = min(deadline, Date().addingTimeInterval(headDeadline)) }
-            do { pending = try parser.feed(buffer[0..<count]) } catch { throw .invalidRequest(error) }
-        }
-        return pending.removeFirst()
-    }
-
-    /// Reads what has arrived into `buffer`, waiting until `deadline` at most: the byte count,
-    /// 0 when the client closed (or the socket failed), nil when the deadline passed first.
-    private func receive(into buffer: inout [UInt8], before deadline: Date) -> Int? {
-        while true {
-            let remaining = deadline.timeIntervalSinceNow
-            guard remaining > 0 else { return nil }
-            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, Int32(min(remaining * 1000, 1e9)) + 1)
-            if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { return nil }
-            return max(recv(descriptor, &buffer, buffer.count, 0), 0)
-        }
-    }
-
-    /// Sends the response and returns its body's size.
-    @discardableResult
-    func send(_ response: HTTPResponse, keepAlive: Bool, withBody: Bool = true) -> Int {
-        var headers = response.headers.filter { !["content-length", "connection", "transfer-encoding"].contains($0.name.lowercased()) }
-        let length: Int
-        switch response.body {
-        case let .bytes(data): length = data.count
-        case let .file(url): length = ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int) ?? 0
-        }
-        headers.append(("Content-Length", "\(length)"))
-        headers.append(("Connection", keepAlive ? "keep-alive" : "close"))
-        var head = "HTTP/1.1 \(response.status) \(HTTPResponse.reason(for: response.status))\r\n"
-        for (name, value) in headers { head += "\(name): \(value)\r\n" }
-        head += "\r\n"
-        write(Array(head.utf8))
-        guard withBody else { return 0 }
-        switch response.body {
-        case let .bytes(data): write(Array(data))
-        case let .file(url):
-            guard let file = FileHandle(forReadingAtPath: url.path) else { return length }
-            defer { try? file.close() }
-            while let chunk = try? file.read(upToCount: 256 * 1024), !chunk.isEmpty { write(Array(chunk)) }
-        }
-        return length
-    }
-
-    func write(_ bytes: [UInt8]) {
-        var offset = 0
-        while offset < bytes.count {
-            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if sent < 0 && errno == EINTR { continue }
-            guard sent > 0 else { return }  // the client went away
-            offset += sent
-        }
+    /// Thousands of connections need thousands of descriptors: the soft limit (often 1,024)
+    /// is raised as far as the hard limit allows.
+    private static func raiseDescriptorLimit(to wanted: Int) {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < rlim_t(wanted) else { return }
+        limit.rlim_cur = min(rlim_t(wanted), limit.rlim_max)
+        _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
     }
 }
 

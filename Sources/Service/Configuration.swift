@@ -18,6 +18,10 @@ public struct ServiceConfiguration: Equatable, Sendable {
     /// A job that was running when the process died this many times (out of memory, a crash) is
     /// failed instead of queued again, so that one input cannot keep killing the service.
     public var maxAttempts = 3
+    /// Open connections at most; at the limit the longest-idle kept-alive one makes room.
+    public var maxConnections = 4096
+    /// Uploads received at once; more get 503 with Retry-After.
+    public var maxConcurrentUploads = 8
     /// Bearer tokens; empty turns authentication off.
     public var tokens: [String] = []
     /// Whether /healthz, /readyz and /metrics answer without a token.
@@ -38,6 +42,8 @@ public struct ServiceConfiguration: Equatable, Sendable {
         ("max_upload_mb", { $0.maxUploadMegabytes = try integer($1, "max_upload_mb") }),
         ("max_queued_jobs", { $0.maxQueuedJobs = try integer($1, "max_queued_jobs") }),
         ("max_attempts", { $0.maxAttempts = try integer($1, "max_attempts") }),
+        ("max_connections", { $0.maxConnections = try integer($1, "max_connections") }),
+        ("max_concurrent_uploads", { $0.maxConcurrentUploads = try integer($1, "max_concurrent_uploads") }),
         ("tokens", { $0.tokens = $1.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }),
         ("open_health_endpoints", { $0.openHealthEndpoints = try boolean($1, "open_health_endpoints") }),
         ("require_tokens", { $0.requireTokens = try boolean($1, "require_tokens") }),
@@ -100,6 +106,8 @@ public struct ServiceConfiguration: Equatable, Sendable {
         guard maxUploadMegabytes >= 1 else { throw ConfigurationError("max_upload_mb must be at least 1") }
         guard maxQueuedJobs >= 1 else { throw ConfigurationError("max_queued_jobs must be at least 1") }
         guard maxAttempts >= 1 else { throw ConfigurationError("max_attempts must be at least 1") }
+        guard maxConnections >= 1 else { throw ConfigurationError("max_connections must be at least 1") }
+        guard maxConcurrentUploads >= 1 else { throw ConfigurationError("max_concurrent_uploads must be at least 1") }
         guard !dataDirectory.isEmpty, !modelsDirectory.isEmpty else { throw ConfigurationError("data_dir and models_dir must be set") }
         guard !requireTokens || !tokens.isEmpty else {
             throw ConfigurationError("require_tokens is set but there are no tokens: set \(Self.environmentVariable(for: "tokens"))")

@@ -23,6 +23,8 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("max-upload-mb"), help: "The largest upload, in MiB.") var maxUploadMegabytes: Int?
     @Option(name: .customLong("max-queued-jobs"), help: "Queued jobs beyond this get 429.") var maxQueuedJobs: Int?
     @Option(name: .customLong("max-attempts"), help: "Fail a job that was running when the service died this many times.") var maxAttempts: Int?
+    @Option(name: .customLong("max-connections"), help: "Open connections at most.") var maxConnections: Int?
+    @Option(name: .customLong("max-concurrent-uploads"), help: "Uploads received at once; more get 503.") var maxConcurrentUploads: Int?
     @Option(name: .customLong("open-health-endpoints"), help: "Whether /healthz, /readyz and /metrics answer without a token (true or false).")
     var openHealthEndpoints: String?
     @Option(name: .customLong("require-tokens"), help: "Refuse to start without tokens (true or false).") var requireTokens: String?
@@ -30,13 +32,16 @@ struct Serve: ParsableCommand {
     var drainSeconds: Double = 30
 
     func run() throws {
-        let flags: [String: String] = [
-            "host": host, "port": port.map(String.init), "data_dir": dataDirectory, "models_dir": modelsDirectory,
-            "workers": workers.map(String.init), "threads_per_worker": threadsPerWorker.map(String.init),
-            "max_upload_mb": maxUploadMegabytes.map(String.init), "max_queued_jobs": maxQueuedJobs.map(String.init),
-            "max_attempts": maxAttempts.map(String.init),
+        let numbers: [String: Int?] = [
+            "port": port, "workers": workers, "threads_per_worker": threadsPerWorker, "max_upload_mb": maxUploadMegabytes,
+            "max_queued_jobs": maxQueuedJobs, "max_attempts": maxAttempts, "max_connections": maxConnections,
+            "max_concurrent_uploads": maxConcurrentUploads,
+        ]
+        let texts: [String: String?] = [
+            "host": host, "data_dir": dataDirectory, "models_dir": modelsDirectory,
             "open_health_endpoints": openHealthEndpoints, "require_tokens": requireTokens,
-        ].compactMapValues { $0 }
+        ]
+        let flags = texts.compactMapValues { $0 }.merging(numbers.compactMapValues { $0.map(String.init) }) { $1 }
         let environment = ProcessInfo.processInfo.environment
         let settings = try ServiceConfiguration.load(file: URL(argument: config ?? "Config/kidneyseg.json"), required: config != nil,
                                                      environment: environment, flags: flags)
@@ -51,7 +56,8 @@ struct Serve: ParsableCommand {
         let service = KidneySegService(configuration: settings, store: store, files: files, ensemble: ensemble,
                                        cores: ProcessInfo.processInfo.activeProcessorCount)
         try service.start()
-        let server = HTTPServer(configuration: HTTPServerConfiguration(host: settings.host, port: settings.port,
+        let server = HTTPServer(configuration: HTTPServerConfiguration(host: settings.host, port: settings.port, maxConnections: settings.maxConnections,
+                                                                       maxUploads: settings.maxConcurrentUploads,
                                                                        limits: HTTPParser.Limits(maxBodyBytes: settings.maxUploadMegabytes << 20)),
                                 responder: service)
         try server.start()

@@ -206,7 +206,14 @@ import Testing
             let full = try #require(try post(client, SharedData.pancreasSlice))
             #expect(full.status == 429)
             #expect(full.headers["retry-after"] == "30")
-            #expect(client.isClosed())  // the refused body was never read
+            // A body not read in full cannot be skipped: the server closes, unless the whole body
+            // had already arrived, and then the connection serves on.
+            if full.headers["connection"] == "close" {
+                #expect(client.isClosed())
+            } else {
+                client.send("GET /healthz HTTP/1.1\r\n\r\n")
+                #expect(client.response()?.status == 200)
+            }
             let probe = try running.client()
             probe.send("GET /readyz HTTP/1.1\r\n\r\n")
             #expect(probe.response()?.status == 503)

@@ -6,7 +6,7 @@ import Glibc
 public enum RawClientError: Error { case cannotConnect(Int) }
 
 /// A plain TCP client on loopback that reads responses by their Content-Length.
-public final class RawClient {
+public final class RawClient: @unchecked Sendable {  // used by one thread at a time
     public let descriptor: Int32
     private var buffer: [UInt8] = []
 
