@@ -6,7 +6,8 @@ import Glibc
 /// One client connection, driven by the server's loop: every method runs on `server.loop`.
 ///
 /// A connection waits for a request head, hands the request to the responder (on the global
-/// queue) while it keeps feeding the body into the request's channel, sends the response, and
+/// queue, or on a thread of its own for a request with a body) while it keeps feeding the body
+/// into the request's channel, sends the response, and
 /// either waits for the next request or closes. The socket is read only while something wants
 /// its bytes, so a responder that reads slowly slows the client, and a pipelined request waits
 /// in the kernel until its turn.
@@ -15,7 +16,9 @@ final class Connection: @unchecked Sendable {
     final class Exchange: @unchecked Sendable {  // touched only on the loop
         let head: HTTPRequestHead
         let request: HTTPRequest
-        let hasBody: Bool
+        /// A request with a body holds one of the server's upload slots until it is answered or
+        /// preempted.
+        var holdsUploadSlot: Bool
         let started = DispatchTime.now().uptimeNanoseconds
         /// The body will not arrive: it failed, timed out or the client hung up.
         var bodyStopped = false
@@ -25,7 +28,7 @@ final class Connection: @unchecked Sendable {
         init(head: HTTPRequestHead, request: HTTPRequest, hasBody: Bool) {
             self.head = head
             self.request = request
-            self.hasBody = hasBody
+            holdsUploadSlot = hasBody
             awaitingContinue = hasBody && head.expectsContinue
         }
     }
@@ -146,19 +149,23 @@ final class Connection: @unchecked Sendable {
             }
             updateReading()
         default:
-            break
+            updateReading()
         }
     }
 
-    /// Reads the socket only while a phase wants its bytes.
+    /// Reads the socket only while a phase wants its bytes. Once a request's body is in, reading
+    /// goes on until the next request is parsed (usually nothing comes: the client waits for
+    /// the response), so a plain request costs no suspend and resume.
     private func updateReading() {
+        if case .closed = phase { return }  // the read source is cancelled
         let wanted: Bool
         switch phase {
         case .awaitingHead, .lingering: wanted = !peerClosed
         case let .handling(exchange):
             let channel = exchange.request.channel
-            wanted = !peerClosed && !exchange.bodyStopped && !channel.received && !channel.isFull
-        case .sending, .closed: wanted = false
+            wanted = !peerClosed && !exchange.bodyStopped && (channel.received ? pending.isEmpty : !channel.isFull)
+        case .sending: wanted = !peerClosed && pending.isEmpty
+        case .closed: wanted = false
         }
         if wanted && readingPaused {
             readingPaused = false
@@ -175,13 +182,18 @@ final class Connection: @unchecked Sendable {
         windowBytes = 0
     }
 
+    /// The client closed its side. It may still read: a request being answered gets its
+    /// response (400 for a cut-off body), then the connection closes.
     private func peerHungUp() {
         peerClosed = true
-        guard case let .handling(exchange) = phase else { return closeNow() }
-        // The responder still answers (400 for a cut-off body); the client may read it.
-        exchange.bodyStopped = true
-        exchange.request.channel.fail(.connectionClosed)
-        updateReading()
+        switch phase {
+        case let .handling(exchange):
+            exchange.bodyStopped = true
+            exchange.request.channel.fail(.connectionClosed)
+            updateReading()
+        case .sending: updateReading()
+        default: closeNow()
+        }
     }
 
     private func refuse(_ error: HTTPParseError) {
@@ -198,7 +210,7 @@ final class Connection: @unchecked Sendable {
 
     private func begin(_ head: HTTPRequestHead) {
         let hasBody = pending.first != .end
-        if hasBody && server.uploads >= configuration.maxUploads {
+        if hasBody && server.uploads >= configuration.maxUploads && !server.preemptTricklingUpload() {
             bodyMayFollow = true
             let refusal = HTTPResponse.error(503, code: "too_many_uploads", message: "\(configuration.maxUploads) uploads are being received; retry shortly",
                                              headers: [("Retry-After", "2")])
@@ -217,10 +229,40 @@ final class Connection: @unchecked Sendable {
         restartRateWindow()
         advance()
         let responder = server.responder
-        DispatchQueue.global().async { [self, server] in
+        if !hasBody && responder.answersAtOnce(served) { return finished(exchange, responder.respond(to: request)) }
+        let work = { @Sendable [self, server] in
             let response = responder.respond(to: request)
             loop.async { withExtendedLifetime(server) { self.finished(exchange, response) } }
         }
+        // A responder reading a body blocks while the body arrives. Dispatch's global queue
+        // would not know those threads are waiting and would stop starting new ones (on Linux
+        // it keeps about one per core), so every upload gets a thread of its own; there are at
+        // most `maxUploads` of them.
+        if hasBody {
+            let thread = Thread(block: work)
+            thread.name = "http-upload"
+            thread.start()
+        } else {
+            DispatchQueue.global().async(execute: work)
+        }
+    }
+
+    /// Bytes per second the body is arriving at, when it can be judged: the server is reading
+    /// it, and has been for at least half a second.
+    func uploadRate(at now: UInt64) -> Double? {
+        guard case let .handling(exchange) = phase, exchange.holdsUploadSlot, !exchange.bodyStopped, !exchange.awaitingContinue,
+              !exchange.request.channel.received, !readingPaused, now - windowStart >= 500_000_000 else { return nil }
+        return Double(windowBytes) / (Double(now - windowStart) / 1e9)
+    }
+
+    /// Cuts off a trickling body (408) so that its upload slot goes to a new upload at once.
+    func preemptUpload() {
+        guard case let .handling(exchange) = phase, exchange.holdsUploadSlot else { return }
+        exchange.holdsUploadSlot = false
+        server.uploads -= 1
+        exchange.bodyStopped = true
+        exchange.request.channel.fail(.timedOut)
+        updateReading()
     }
 
     private func bodyWanted() {
@@ -232,7 +274,7 @@ final class Connection: @unchecked Sendable {
     }
 
     private func finished(_ exchange: Exchange, _ response: HTTPResponse) {
-        if exchange.hasBody { server.uploads -= 1 }
+        if exchange.holdsUploadSlot { server.uploads -= 1 }
         guard case let .handling(current) = phase, current === exchange else { return }  // closed meanwhile
         // A body not yet received cannot be skipped safely: close instead of keeping the connection.
         bodyMayFollow = !exchange.request.channel.received
@@ -248,7 +290,7 @@ final class Connection: @unchecked Sendable {
             if parser.isIdle && pending.isEmpty { return closeNow() }
             respond(.error(408, code: "request_timeout", message: "the request head did not arrive in time"), to: nil, keepAlive: false)
         case let .handling(exchange):
-            guard !readingPaused, !exchange.awaitingContinue, now - windowStart >= Self.nanoseconds(configuration.bodyRateWindow) else { return }
+            guard !readingPaused, !exchange.awaitingContinue, !exchange.request.channel.received, now - windowStart >= Self.nanoseconds(configuration.bodyRateWindow) else { return }
             let seconds = Double(now - windowStart) / 1e9
             if Double(windowBytes) < configuration.minimumBodyRate * seconds {
                 exchange.bodyStopped = true
@@ -345,7 +387,7 @@ final class Connection: @unchecked Sendable {
     /// After a response (or a `100 Continue`) has gone out in full.
     private func sent() {
         guard case let .sending(keepAlive) = phase else { return }
-        guard keepAlive, !server.isStopping else { return close() }
+        guard keepAlive, !peerClosed, !server.isStopping else { return close() }
         phase = .awaitingHead
         deadline = DispatchTime.now().uptimeNanoseconds + Self.nanoseconds(configuration.idleTimeout)
         advance()  // a pipelined request may be parsed already

@@ -50,6 +50,14 @@ extension String {
 extension StringProtocol {
     /// Without leading and trailing spaces and tabs (HTTP's optional whitespace).
     var trimmingSpaces: String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+        let isText = { (byte: UInt8) in byte != UInt8(ascii: " ") && byte != UInt8(ascii: "\t") }
+        var first: Index?
+        var last: Index?
+        for index in utf8.indices where isText(utf8[index]) {
+            if first == nil { first = index }
+            last = index
+        }
+        guard let first, let last else { return "" }
+        return String(self[first...last])
     }
 }

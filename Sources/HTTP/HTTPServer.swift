@@ -8,6 +8,13 @@ import Glibc
 /// on a thread of its own, so it may block: on the store, on the disk, or on the body.
 public protocol HTTPResponder: Sendable {
     func respond(to request: HTTPRequest) -> HTTPResponse
+    /// Whether a request without a body is answered so fast (in memory, no disk, no waiting)
+    /// that the server's loop answers it itself, without two thread switches: a health probe.
+    func answersAtOnce(_ head: HTTPRequestHead) -> Bool
+}
+
+extension HTTPResponder {
+    public func answersAtOnce(_ head: HTTPRequestHead) -> Bool { false }
 }
 
 public struct HTTPServerConfiguration: Sendable {
@@ -17,8 +24,9 @@ public struct HTTPServerConfiguration: Sendable {
     /// Open connections at most. At the limit, the longest-idle kept-alive connection is closed
     /// to make room; with none idle, a newcomer gets 503.
     public var maxConnections: Int
-    /// Requests with a body being received at once; more get 503 with Retry-After. Each one
-    /// holds a responder thread while its body arrives.
+    /// Requests with a body being received at once; more get 503 with Retry-After, unless one of
+    /// them trickles below `minimumBodyRate` and gives its place up. Each one holds a responder
+    /// thread while its body arrives.
     public var maxUploads: Int
     /// How long a client has to send a whole request head, from its first byte: a slow client
     /// (slowloris) cannot hold a connection open by trickling headers.
@@ -69,8 +77,7 @@ public enum HTTPServerError: Error, Equatable, Sendable, CustomStringConvertible
 /// An event-driven HTTP/1.1 server on non-blocking POSIX sockets. One Dispatch queue, the loop,
 /// owns every connection: Dispatch read and write sources tell it when a socket is ready, and a
 /// timer enforces the deadlines. A connection costs no thread while it waits, so slow clients
-/// cannot starve the others. Only the responder runs elsewhere, one call per request on the
-/// global queue. Keep-alive, pipelining, `Expect: 100-continue` and streamed bodies are handled
+/// cannot starve the others. Only the responder runs elsewhere, one call per request. Keep-alive, pipelining, `Expect: 100-continue` and streamed bodies are handled
 /// here (in `Connection`); routing is the responder's.
 public final class HTTPServer: @unchecked Sendable {
     public let configuration: HTTPServerConfiguration
@@ -174,6 +181,17 @@ public final class HTTPServer: @unchecked Sendable {
             let connection = Connection(descriptor: client, server: self)
             connections[ObjectIdentifier(connection)] = connection
         }
+    }
+
+    /// When every upload slot is taken, one whose body arrives slower than the minimum rate
+    /// gives its slot up, so that clients trickling bodies cannot lock a normal upload out.
+    func preemptTricklingUpload() -> Bool {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let trickling = connections.values.compactMap { connection in connection.uploadRate(at: now).map { (connection, $0) } }
+            .filter { $0.1 < configuration.minimumBodyRate }
+        guard let slowest = trickling.min(by: { $0.1 < $1.1 }) else { return false }
+        slowest.0.preemptUpload()
+        return true
     }
 
     /// Closes the kept-alive connection that has waited longest for its next request.

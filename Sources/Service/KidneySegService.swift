@@ -58,6 +58,9 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         return response
     }
 
+    /// /healthz is answered on the HTTP server's loop: it touches nothing but memory.
+    public func answersAtOnce(_ head: HTTPRequestHead) -> Bool { head.method == "GET" && head.target == "/healthz" }
+
     /// Dispatches on the OpenAPI document's path templates: a path no template matches is 404,
     /// and a method its template does not list is 405.
     private func route(_ request: HTTPRequest, _ documented: APIDocument.Route?) throws -> HTTPResponse {

@@ -239,6 +239,37 @@ struct EchoResponder: HTTPResponder {
         }
     }
 
+    /// With every upload slot taken by a body that trickles, a new upload takes the slot and
+    /// the trickling one gets 408: slow clients cannot lock normal uploads out.
+    @Test func aNewUploadTakesTheSlotOfOneThatTrickles() throws {
+        var configuration = HTTPServerConfiguration(port: 0)
+        configuration.maxUploads = 1
+        configuration.minimumBodyRate = 1000
+        try withServer(configuration) { server in
+            let trickler = try RawClient(port: server.port)
+            trickler.send("POST /slow HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + String(repeating: "a", count: 10))
+            Thread.sleep(forTimeInterval: 0.8)
+            let upload = try RawClient(port: server.port)
+            upload.send("POST /normal HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")
+            #expect(upload.response()?.body == #"{"method":"POST","path":"/normal","size":5}"#)
+            #expect(trickler.response()?.status == 408)
+        }
+    }
+
+    /// A client that sends its request and shuts its sending side (`printf … | nc`) still gets
+    /// the whole response, however long it takes to send.
+    @Test func answersAClientThatShutItsSendingSide() throws {
+        try withServer { server in
+            let client = try RawClient(port: server.port)
+            client.send("GET /big HTTP/1.1\r\n\r\n")
+            shutdown(client.descriptor, Int32(SHUT_WR))
+            let response = try #require(client.response())
+            #expect(response.status == 200)
+            #expect(response.body.utf8.count == 16 << 20)
+            #expect(client.isClosed())
+        }
+    }
+
     /// A client that never reads its 16 MiB response is dropped after the send timeout, so its
     /// connection does not stay open for ever.
     @Test func dropsAClientThatStopsReading() throws {
