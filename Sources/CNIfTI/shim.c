@@ -1,5 +1,7 @@
 #include "CNIfTI.h"
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 long kseg_nifti_read_prefix(const char *path, void *buffer, size_t capacity) {
     znzFile file = znzopen(path, "rb", 1);
@@ -9,15 +11,34 @@ long kseg_nifti_read_prefix(const char *path, void *buffer, size_t capacity) {
     return (long)count;
 }
 
-long long kseg_nifti_readable_bytes(const char *path, long long limit) {
+long long kseg_nifti_scan(const char *path, long long limit, long long data_offset, int float_bytes, int swapped,
+                          long long *nonfinite) {
+    *nonfinite = 0;
     znzFile file = znzopen(path, "rb", 1);
     if (znz_isnull(file)) return -1;
-    static const size_t piece = 1 << 20;
-    char *buffer = malloc(piece);
+    static const size_t piece = 1 << 20;  // a multiple of 4 and 8, so values never straddle pieces
+    unsigned char *buffer = malloc(piece);
     long long total = 0;
     while (buffer != NULL && total < limit) {
-        size_t wanted = (size_t)(limit - total < (long long)piece ? limit - total : (long long)piece);
+        // The header and extensions first, then the voxels piece by piece.
+        long long end = total < data_offset ? data_offset : limit;
+        size_t wanted = (size_t)(end - total < (long long)piece ? end - total : (long long)piece);
         size_t count = znzread(buffer, 1, wanted, file);
+        if (total >= data_offset && float_bytes == 4) {
+            for (size_t i = 0; i + 4 <= count; i += 4) {
+                uint32_t bits;
+                memcpy(&bits, buffer + i, 4);
+                if (swapped) bits = __builtin_bswap32(bits);
+                if ((bits & 0x7f800000u) == 0x7f800000u) *nonfinite += 1;
+            }
+        } else if (total >= data_offset && float_bytes == 8) {
+            for (size_t i = 0; i + 8 <= count; i += 8) {
+                uint64_t bits;
+                memcpy(&bits, buffer + i, 8);
+                if (swapped) bits = __builtin_bswap64(bits);
+                if ((bits & 0x7ff0000000000000ull) == 0x7ff0000000000000ull) *nonfinite += 1;
+            }
+        }
         total += (long long)count;
         if (count < wanted) break;
     }

@@ -38,6 +38,80 @@ public struct VolumeGeometry: Equatable, Sendable {
     public var orientation: Orientation { Orientation(affine: affine) }
 }
 
+extension VolumeGeometry {
+    /// Voxels smaller or larger than this (in mm) are a broken header, not a CT.
+    static let plausibleSpacing = 0.001...100.0
+
+    /// This geometry, when it describes a real grid: finite, invertible transforms and voxel
+    /// sizes a CT can have. Voxel sizes that are not positive and finite are taken from a usable
+    /// sform; with none, the file cannot be measured and is refused.
+    public func checked() throws -> VolumeGeometry {
+        var checked = self
+        let sformUsable = Self.isInvertible(sform.matrix)
+        if sform.code != .unknown && !sformUsable {
+            throw VolumeIOError.invalidGeometry("the sform matrix is not finite or is singular")
+        }
+        if qform.code != .unknown {
+            let q = qform.quaternion
+            guard q.x.isFinite, q.y.isFinite, q.z.isFinite, qform.offset.x.isFinite, qform.offset.y.isFinite, qform.offset.z.isFinite,
+                  q.x * q.x + q.y * q.y + q.z * q.z <= 1.000001 else {
+                throw VolumeIOError.invalidGeometry("the qform quaternion or offset is not finite, or not a rotation")
+            }
+        }
+        let sizes = [pixdim.x, pixdim.y, pixdim.z]
+        if !sizes.allSatisfy({ $0.isFinite && $0 > 0 }) {
+            guard sform.code != .unknown else {
+                throw VolumeIOError.invalidGeometry("pixdim is \(sizes.map { String(format: "%g", $0) }.joined(separator: ", ")): voxel sizes must be positive and finite, and there is no sform to take them from")
+            }
+            let columns = (0..<3).map { axis in (sform.matrix.column(axis) * sform.matrix.column(axis)).sum().squareRoot() / spatialUnit.millimetres }
+            checked.pixdim = SIMD3(columns[0], columns[1], columns[2])
+        }
+        let millimetres = checked.spacing
+        guard (0..<3).allSatisfy({ Self.plausibleSpacing.contains(millimetres[$0]) }) else {
+            throw VolumeIOError.invalidGeometry("voxels of \((0..<3).map { String(format: "%g", millimetres[$0]) }.joined(separator: " x ")) mm are not a CT's (each side must be 0.001 to 100 mm)")
+        }
+        return checked
+    }
+
+    /// Whether the matrix's numbers are finite and its 3x3 part can be inverted.
+    static func isInvertible(_ affine: Affine) -> Bool {
+        guard affine.rows.allSatisfy({ row in (0..<4).allSatisfy { row[$0].isFinite } }) else { return false }
+        let (a, b, c) = (affine.column(0), affine.column(1), affine.column(2))
+        let determinant = (a * SIMD3(b.y * c.z - b.z * c.y, b.z * c.x - b.x * c.z, b.x * c.y - b.y * c.x)).sum()
+        let scale = [a, b, c].map { ($0 * $0).sum().squareRoot() }.reduce(1, *)
+        return scale > 0 && abs(determinant) > 1e-6 * scale
+    }
+
+    /// Why `other` is not on this geometry's voxel grid, or nil when it is: the same canonical
+    /// size and spacing, and, when both place their voxels in the world, the same corners there.
+    public func gridMismatch(with other: VolumeGeometry) -> String? {
+        let mine = CanonicalLayout(orientation: orientation, size: size)
+        let theirs = CanonicalLayout(orientation: other.orientation, size: other.size)
+        let (spacing, otherSpacing) = (mine.canonicalSpacing(self.spacing), theirs.canonicalSpacing(other.spacing))
+        let millimetres = { (s: SIMD3<Double>) in [s.x, s.y, s.z].map { String(format: "%g", $0) }.joined(separator: " x ") + " mm" }
+        guard mine.canonicalSize == theirs.canonicalSize else {
+            return "its grid (\(other.size)) differs from the image's (\(size))"
+        }
+        guard (0..<3).allSatisfy({ abs(spacing[$0] - otherSpacing[$0]) <= 1e-4 * spacing[$0] }) else {
+            return "its voxels (\(millimetres(otherSpacing))) differ from the image's (\(millimetres(spacing)))"
+        }
+        guard sform.code != .unknown || qform.code != .unknown, other.sform.code != .unknown || other.qform.code != .unknown else { return nil }
+        let tolerance = 0.1 * [spacing.x, spacing.y, spacing.z].min()!
+        let corners = self.corners, otherCorners = other.corners
+        let aligned = corners.allSatisfy { corner in otherCorners.contains { (($0 - corner) * ($0 - corner)).sum().squareRoot() <= tolerance } }
+        return aligned ? nil : "it lies elsewhere in the patient: its affine places the voxels away from the image's"
+    }
+
+    /// The world positions of the eight corner voxels.
+    var corners: [SIMD3<Double>] {
+        let affine = self.affine
+        return [0, 1].flatMap { i in [0, 1].flatMap { j in [0, 1].map { k in
+            let index = SIMD4(Double(i * (size.x - 1)), Double(j * (size.y - 1)), Double(k * (size.z - 1)), 1)
+            return SIMD3((affine.rows[0] * index).sum(), (affine.rows[1] * index).sum(), (affine.rows[2] * index).sum())
+        } } }
+    }
+}
+
 public struct GridSize: Equatable, Hashable, Sendable, CustomStringConvertible {
     public var x: Int
     public var y: Int

@@ -17,15 +17,17 @@ public struct NIfTIDecoder: VolumeDecoder {
 
     public func decode(from url: URL, options: DecodeOptions) throws -> StoredVolume {
         let image = try NIfTIImage(url: url, limits: options.limits, loadVoxels: true)
-        return StoredVolume(volume: Volume(geometry: image.geometry, voxels: image.scaledValues(), source: image.source),
-                            mapping: .identity)
+        if [.float32, .float64].contains(image.source.datatype) { try image.checkVoxels(at: url) }
+        let values = image.scaledValues()
+        let nonFinite = values.count { !$0.isFinite }
+        guard nonFinite == 0 else { throw VolumeIOError.nonFiniteVoxels(count: nonFinite) }
+        return StoredVolume(volume: Volume(geometry: image.geometry, voxels: values, source: image.source), mapping: .identity)
     }
 
-    /// Reads the header, then streams through the voxel data to check that all of it is there,
-    /// holding at most a megabyte of it at a time.
+    /// Reads the header, then streams through the voxel data to check it (`checkVoxels`).
     public func describe(from url: URL, options: DecodeOptions) throws -> VolumeDescription {
         let image = try NIfTIImage(url: url, limits: options.limits, loadVoxels: false)
-        guard kseg_nifti_readable_bytes(url.path, image.fileBytes) >= image.fileBytes else { throw VolumeIOError.truncatedData }
+        try image.checkVoxels(at: url)
         return VolumeDescription(geometry: image.geometry, source: image.source)
     }
 }
@@ -57,13 +59,36 @@ private final class NIfTIImage {
         }
         self.image = image
         source = VolumeSource(format: .nifti(version: header.version, gzipped: gzipped), datatype: header.datatype)
-        geometry = Self.geometry(of: image.pointee, size: header.size)
+        do { geometry = try Self.geometry(of: image.pointee, size: header.size, pixdim: header.pixdim).checked() } catch {
+            nifti_image_free(image)
+            throw error
+        }
+    }
+
+    /// Streams through the file, holding at most a megabyte of it: all of the voxel data must
+    /// be there, and no float voxel may be NaN or infinite (libnifti would read those as 0).
+    func checkVoxels(at url: URL) throws {
+        var nonFinite: Int64 = 0
+        let floatBytes: Int32 = switch source.datatype {
+        case .float32: 4
+        case .float64: 8
+        default: 0
+        }
+        let readable = kseg_nifti_scan(url.path, fileBytes, dataOffset, floatBytes, isByteSwapped ? 1 : 0, &nonFinite)
+        guard readable >= fileBytes else { throw VolumeIOError.truncatedData }
+        guard nonFinite == 0 else { throw VolumeIOError.nonFiniteVoxels(count: Int(nonFinite)) }
     }
 
     deinit { nifti_image_free(image) }
 
     /// The header, extensions and voxel data: the bytes a whole (decompressed) file holds.
-    var fileBytes: Int64 { Int64(image.pointee.iname_offset) + Int64(image.pointee.nvox) * Int64(image.pointee.nbyper) }
+    var fileBytes: Int64 { dataOffset + Int64(image.pointee.nvox) * Int64(image.pointee.nbyper) }
+
+    /// Where the voxels start (vox_offset).
+    var dataOffset: Int64 { Int64(image.pointee.iname_offset) }
+
+    /// Whether the file's byte order is not this machine's.
+    var isByteSwapped: Bool { image.pointee.byteorder != nifti_short_order() }
 
     /// Voxel values with scl_slope and scl_inter applied (NIfTI: a slope of 0 means no scaling).
     func scaledValues() -> [Float] {
@@ -90,11 +115,12 @@ private final class NIfTIImage {
         }
     }
 
-    private static func geometry(of image: nifti_image, size: GridSize) -> VolumeGeometry {
+    /// The geometry with the file's own pixdim: libnifti quietly turns some unusable ones into 1.
+    private static func geometry(of image: nifti_image, size: GridSize, pixdim: SIMD3<Double>) -> VolumeGeometry {
         let s = image.sto_xyz.m
         return VolumeGeometry(
             size: size,
-            pixdim: SIMD3(image.dx, image.dy, image.dz),
+            pixdim: pixdim,
             spatialUnit: SpatialUnit(rawValue: Int32(image.xyz_units)) ?? .unknown,
             qform: QForm(code: XFormCode(rawValue: image.qform_code) ?? .unknown,
                          quaternion: SIMD3(image.quatern_b, image.quatern_c, image.quatern_d),

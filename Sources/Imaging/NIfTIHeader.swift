@@ -9,6 +9,8 @@ struct NIfTIHeader: Equatable {
     var version: Int
     var datatype: VoxelDatatype
     var size: GridSize
+    /// `pixdim[1...3]` as the file stores them, before libnifti replaces values it cannot use.
+    var pixdim: SIMD3<Double>
 
     init(parsing bytes: [UInt8], limits: VolumeLimits) throws {
         let reader = ByteReader(bytes: bytes)
@@ -53,7 +55,34 @@ struct NIfTIHeader: Equatable {
             throw VolumeIOError.sizeOverflow(dims: used)
         }
         size = GridSize(x: spatial[0], y: spatial[1], z: spatial[2])
+        pixdim = version == 1 ? SIMD3(Double(reader.float32(at: 80)), Double(reader.float32(at: 84)), Double(reader.float32(at: 88)))
+            : SIMD3(reader.float64(at: 112), reader.float64(at: 120), reader.float64(at: 128))
+        // An axis the image does not have (a 2-D file's third) is one voxel thick, of any size.
+        for axis in min(used.count, 3)..<3 where !(pixdim[axis].isFinite && pixdim[axis] > 0) { pixdim[axis] = 1 }
+        try Self.checkNumbers(reader, version: version)
         try limits.check(size)
+    }
+
+    /// The transforms in use and the scaling must be numbers. libnifti quietly turns NaN and
+    /// infinity into 0, which would turn or move the volume without a word, so they are
+    /// checked here, as stored.
+    private static func checkNumbers(_ reader: ByteReader, version: Int) throws {
+        let number = { (offset1: Int, offset2: Int, index: Int) -> Double in
+            version == 1 ? Double(reader.float32(at: offset1 + 4 * index)) : reader.float64(at: offset2 + 8 * index)
+        }
+        let qformCode = version == 1 ? Int(reader.int16(at: 252)) : Int(reader.int32(at: 344))
+        let sformCode = version == 1 ? Int(reader.int16(at: 254)) : Int(reader.int32(at: 348))
+        let qformFields = ["quatern_b", "quatern_c", "quatern_d", "qoffset_x", "qoffset_y", "qoffset_z"]
+        if qformCode > 0, let bad = qformFields.indices.first(where: { !number(256, 352, $0).isFinite }) {
+            throw VolumeIOError.invalidGeometry("the qform's \(qformFields[bad]) is \(number(256, 352, bad))")
+        }
+        if sformCode > 0, let bad = (0..<12).first(where: { !number(280, 400, $0).isFinite }) {
+            throw VolumeIOError.invalidGeometry("the sform's srow_\(["x", "y", "z"][bad / 4])[\(bad % 4)] is \(number(280, 400, bad))")
+        }
+        let (slope, intercept) = (number(112, 176, 0), number(116, 184, 0))
+        if slope.isFinite && slope != 0 && !intercept.isFinite {
+            throw VolumeIOError.invalidHeader("scl_inter is \(intercept) while scl_slope is \(slope)")
+        }
     }
 
     /// The product, or nil when it overflows.
@@ -86,6 +115,8 @@ private final class ByteReader {
     func int16(at offset: Int) -> Int16 { integer(Int16.self, at: offset) }
     func int32(at offset: Int) -> Int32 { integer(Int32.self, at: offset) }
     func int64(at offset: Int) -> Int64 { integer(Int64.self, at: offset) }
+    func float32(at offset: Int) -> Float { Float(bitPattern: integer(UInt32.self, at: offset)) }
+    func float64(at offset: Int) -> Double { Double(bitPattern: integer(UInt64.self, at: offset)) }
 
     /// Up to `count` bytes as text, stopping at the first NUL; other unprintable bytes become '?'.
     func text(at offset: Int, count: Int) -> String {

@@ -13,6 +13,8 @@ public enum VolumeIOError: Error, Equatable, Sendable, CustomStringConvertible {
     case exceedsLimit(voxels: Int, limit: Int)
     case sliceExceedsLimit(pixels: Int, limit: Int)
     case truncatedData
+    case invalidGeometry(String)
+    case nonFiniteVoxels(count: Int)
     case invalidPNG(String)
     case colourPNG
     case notALabelMap(value: Double)
@@ -44,6 +46,10 @@ public enum VolumeIOError: Error, Equatable, Sendable, CustomStringConvertible {
             "a slice of the volume has \(pixels) pixels, over the limit of \(limit)"
         case .truncatedData:
             "the voxel data ends early: the file is truncated or its gzip stream is corrupt"
+        case let .invalidGeometry(reason):
+            "unusable geometry: \(reason)"
+        case let .nonFiniteVoxels(count):
+            "\(count) voxels are NaN or infinite; replace them (with -1024 HU outside the scan, say) before sending the volume"
         case let .invalidPNG(reason):
             "invalid PNG: \(reason)"
         case .colourPNG:

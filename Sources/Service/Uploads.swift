@@ -43,7 +43,7 @@ extension KidneySegService {
             guard let image = uploads["image"] else { throw APIError(400, "missing_image", "the multipart body has no image part") }
             let reader = options.reader
             let volume = try describe(image, with: reader)
-            let reference = try uploads["reference"].map { try validateReference($0, for: volume) }
+            let reference = try uploads["reference"].map { try validateReference($0, for: volume, reader: reader) }
             var job = Job(caseID: query["case_id"], inputFormat: volume.source.format.description, createdAt: Date(),
                           options: String(decoding: try JSONEncoder().encode(options), as: UTF8.self))
             let input = files.input(job.id, format: volume.source.format)
@@ -145,17 +145,18 @@ extension KidneySegService {
         }
     }
 
-    /// Checks a reference mask: labels 0, 1 and 2 only, on the image's voxel grid. Returns its format.
-    func validateReference(_ url: URL, for image: VolumeDescription) throws -> ImageFormat {
+    /// Checks a reference mask: labels 0, 1 and 2 only, on the image's voxels (the same grid,
+    /// spacing and place in the patient). Returns its format.
+    func validateReference(_ url: URL, for image: VolumeDescription, reader: VolumeReader) throws -> ImageFormat {
         let labels: LabelMap
-        do { labels = try VolumeReader().readLabels(from: url) } catch {
+        do { labels = try reader.readLabels(from: url) } catch {
             throw APIError(422, "invalid_reference", "the reference is not a label map: \(error)")
         }
         if let bad = labels.voxels.first(where: { $0 > SegmentationLabel.tumour.rawValue }) {
             throw APIError(422, "invalid_reference", "the reference holds label \(bad); only 0, 1 and 2 are allowed")
         }
-        guard labels.axialStack().size == image.axialSize else {
-            throw APIError(422, "invalid_reference", "the reference's grid (\(labels.geometry.size)) differs from the image's (\(image.geometry.size))")
+        if let mismatch = image.geometry.gridMismatch(with: labels.geometry) {
+            throw APIError(422, "invalid_reference", "the reference does not lie on the image's voxels: \(mismatch)")
         }
         return labels.source.format
     }
@@ -167,11 +168,19 @@ extension KidneySegService {
         defer { try? FileManager.default.removeItem(at: upload) }
         let options = try JobOptions(of: job)
         let image = try options.reader.describe(files.folder(id).appendingPathComponent(summary.file))
-        let destination = files.reference(id, format: try validateReference(upload, for: image))
+        let destination = files.reference(id, format: try validateReference(upload, for: image, reader: options.reader))
+        let previous = summary.reference.map { files.folder(id).appendingPathComponent($0) }
         try files.place(upload, at: destination)
+        if let previous, previous != destination { try? FileManager.default.removeItem(at: previous) }
         summary.reference = destination.lastPathComponent
         try files.writeSummary(summary, for: id)
-        if job.status == .succeeded { try WorkerPool.scoreAgainstReference(job: id, files: files, store: store) }
+        if job.status == .succeeded {
+            do { try WorkerPool.scoreAgainstReference(job: id, files: files, store: store) } catch {
+                // No metrics of an earlier reference stay beside this one.
+                try? store.saveMetrics([], for: id)
+                throw APIError(500, "storage_error", "the reference is stored but could not be scored: \(error)")
+            }
+        }
         return try .json(200, representation(of: job))
     }
 }

@@ -12,7 +12,10 @@ long kseg_nifti_read_prefix(const char *path, void *buffer, size_t capacity);
 
 /// Reads `path` through to its end (or to `limit` bytes), decompressing gzip transparently, in
 /// small pieces. Returns the number of bytes that could be read, or -1 when it cannot be opened.
-long long kseg_nifti_readable_bytes(const char *path, long long limit);
+/// When the voxels (from `data_offset`) are floats of `float_bytes` (4 or 8; 0 for integers),
+/// counts in `nonfinite` those that are NaN or infinite, byte-swapped first when `swapped`.
+long long kseg_nifti_scan(const char *path, long long limit, long long data_offset, int float_bytes, int swapped,
+                          long long *nonfinite);
 
 /// Writes the header fields of `image` and then `voxels` as a single-file NIfTI-`version` (1 or 2),
 /// gzipped when `gzip` is non-zero. Returns 0 when every byte was written and the file closed
