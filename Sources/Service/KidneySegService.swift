@@ -237,8 +237,11 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
                 throw APIError(409, "conflict", "\(error)")  // it finished meanwhile
             }
         }
-        try store.delete(id)
+        // The files first: on a full disk, removing them makes the room SQLite needs to delete.
         files.delete(id)
+        do { try store.delete(id) } catch {
+            throw APIError(507, "insufficient_storage", "the job's files are deleted but its record could not be (\(error)); retry the DELETE")
+        }
         return HTTPResponse(status: 204)
     }
 

@@ -109,7 +109,7 @@ final class WorkerPool: @unchecked Sendable {
             let results = JobResults(volumes: classVolumes(result.labels), sides: result.sides.sides, metrics: nil)
             try JSONEncoder.api.encode(results).write(to: files.result(job.id), options: .atomic)
             if summary.reference != nil { try Self.scoreAgainstReference(job: job.id, files: files, store: store) }
-            _ = try store.transition(job.id, .succeed, at: Date())
+            try record(job.id, .succeed)
             inferenceSeconds.record(Date().timeIntervalSince(started))
             logger.info("job \(job.id) succeeded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
         } catch PipelineError.cancelled {
@@ -120,7 +120,27 @@ final class WorkerPool: @unchecked Sendable {
             return  // cancelled while finishing: the cancellation stands
         } catch {
             logger.error("job \(job.id) failed: \(error)")
-            _ = try? store.transition(job.id, .fail(reason: "\(error)"), at: Date())
+            try? record(job.id, .fail(reason: "\(error)"))
+        }
+    }
+
+    /// Records how a job ended. While the store cannot write (a full disk, say) it retries, so
+    /// that no job stays "running" once its worker is done with it; if the pool stops first,
+    /// the job is still "running" and the next start queues it again.
+    private func record(_ id: String, _ event: JobEvent) throws {
+        var delay = 0.1
+        while true {
+            do {
+                _ = try store.transition(id, event, at: Date())
+                return
+            } catch let error as JobTransitionError {
+                throw error
+            } catch {
+                guard isRunning else { throw error }
+                logger.error("job \(id): cannot record its end (\(error)); retrying in \(delay) s")
+                Thread.sleep(forTimeInterval: delay)
+                delay = min(delay * 2, 5)
+            }
         }
     }
 }

@@ -1,0 +1,101 @@
+import Foundation
+import HTTP
+import NeuralNet
+import Service
+import Store
+import TestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real full disk: the service's data and database on an 8 MiB tmpfs, filled to the last
+/// block. Mounting needs root, as CI and the development machine have.
+@Suite(.serialized, .enabled(if: geteuid() == 0, "mounting a tmpfs needs root"))
+struct DiskFullTests {
+    let scratch = ScratchDirectory()
+
+    func withServiceOnASmallDisk(_ body: (URL, RawClient) throws -> Void) throws {
+        _ = TestLogging.toFile
+        let disk = scratch.url.appendingPathComponent("disk")
+        try FileManager.default.createDirectory(at: disk, withIntermediateDirectories: true)
+        guard mount("tmpfs", disk.path, "tmpfs", 0, "size=8m") == 0 else {
+            Issue.record("cannot mount a tmpfs: \(String(cString: strerror(errno)))")
+            return
+        }
+        defer { umount2(disk.path, Int32(MNT_DETACH)) }
+        let models = scratch.url.appendingPathComponent("models")
+        try RandomModels.write(.resnet18, seed: 3, into: models)
+        let store = try SQLiteJobStore(path: disk.appendingPathComponent("jobs.sqlite").path)
+        let service = KidneySegService(configuration: ServiceConfiguration(), store: store,
+                                       files: try JobFiles(dataDirectory: disk.appendingPathComponent("data")),
+                                       ensemble: try Ensemble(folder: models), cores: 2)
+        try service.start()
+        let server = HTTPServer(configuration: HTTPServerConfiguration(port: 0), responder: service)
+        try server.start()
+        defer {
+            server.stop()
+            service.stop()
+        }
+        try body(disk, try RawClient(port: server.port))
+    }
+
+    /// Writes zeros into `disk/filler` until the disk refuses more.
+    func fill(_ disk: URL) -> URL {
+        let filler = disk.appendingPathComponent("filler")
+        let descriptor = open(filler.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let zeros = [UInt8](repeating: 0, count: 16 << 10)
+        while zeros.withUnsafeBytes({ write(descriptor, $0.baseAddress, $0.count) }) > 0 {}
+        close(descriptor)
+        return filler
+    }
+
+    func submit(_ client: RawClient, _ file: URL) throws -> String {
+        let bytes = try [UInt8](Data(contentsOf: file))
+        client.send("POST /v1/jobs HTTP/1.1\r\nContent-Length: \(bytes.count)\r\n\r\n")
+        client.send(bytes)
+        return try #require(client.response()?.headers["location"])
+    }
+
+    func status(_ client: RawClient, _ location: String) -> (status: String?, reason: String?) {
+        client.send("GET \(location) HTTP/1.1\r\n\r\n")
+        let job = (try? JSONSerialization.jsonObject(with: Data((client.response()?.body ?? "").utf8))) as? [String: Any]
+        return (job?["status"] as? String, job?["reason"] as? String)
+    }
+
+    /// DELETE frees space on a full disk: it removes the job's files first, which makes the room
+    /// SQLite needs. It answered 500 "database or disk is full" before.
+    @Test func deletesAJobOnAFullDisk() throws {
+        try withServiceOnASmallDisk { disk, client in
+            let location = try submit(client, SharedData.pancreasSlice)
+            for _ in 0..<300 where status(client, location).status != "succeeded" { Thread.sleep(forTimeInterval: 0.05) }
+            #expect(status(client, location).status == "succeeded")
+            _ = fill(disk)
+            client.send("DELETE \(location) HTTP/1.1\r\n\r\n")
+            let deleted = try #require(client.response())
+            #expect(deleted.status == 204, "\(deleted.body)")
+            client.send("GET \(location) HTTP/1.1\r\n\r\n")
+            #expect(client.response()?.status == 404)
+        }
+    }
+
+    /// A job whose end cannot be recorded (the disk filled while it ran) is not left "running":
+    /// the worker retries, and the job is marked failed once there is room again.
+    @Test func recordsAJobsFailureOnceTheDiskHasRoom() throws {
+        try withServiceOnASmallDisk { disk, client in
+            let location = try submit(client, SharedData.exampleCT)
+            for _ in 0..<1000 where status(client, location).status == "queued" { Thread.sleep(forTimeInterval: 0.005) }
+            #expect(status(client, location).status == "running")
+            let filler = fill(disk)
+            Thread.sleep(forTimeInterval: 3)  // the job ends meanwhile: its mask cannot be written
+            try FileManager.default.removeItem(at: filler)
+            var final = status(client, location)
+            for _ in 0..<100 where final.status == "running" {
+                Thread.sleep(forTimeInterval: 0.1)
+                final = status(client, location)
+            }
+            #expect(final.status == "failed")
+            #expect(final.reason?.contains("space") == true || final.reason?.contains("full") == true, "\(final.reason ?? "no reason")")
+        }
+    }
+}
