@@ -74,14 +74,13 @@ int kseg_png_decode(const uint8_t *data, size_t size, uint64_t max_pixels,
         return -1;
     }
     png_set_expand(png);                 // palette -> RGB, grey < 8 bits -> 8 bits, tRNS -> alpha
-    png_set_strip_alpha(png);
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
 
     int channels = png_get_channels(png, info);
     int bit_depth = png_get_bit_depth(png, info);
     size_t row_bytes = png_get_rowbytes(png, info);
-    if ((channels != 1 && channels != 3) || (bit_depth != 8 && bit_depth != 16)) {
+    if (channels < 1 || channels > 4 || (bit_depth != 8 && bit_depth != 16)) {
         snprintf(error, error_capacity, "unsupported PNG layout: %d channels at %d bits", channels, bit_depth);
         png_destroy_read_struct(&png, &info, NULL);
         return -1;
@@ -102,6 +101,23 @@ int kseg_png_decode(const uint8_t *data, size_t size, uint64_t max_pixels,
     free(rows);
     free(pixels);
     png_destroy_read_struct(&png, &info, NULL);
+
+    // An alpha channel is dropped when every pixel is opaque. A transparent pixel's grey says
+    // nothing about the patient, so such a PNG is refused rather than read as if it were opaque.
+    if (channels == 2 || channels == 4) {
+        uint16_t opaque = bit_depth == 16 ? 65535 : 255;
+        size_t transparent = 0, pixel_count = (size_t)width * height;
+        for (size_t p = 0; p < pixel_count; p++) transparent += samples[p * channels + channels - 1] != opaque;
+        if (transparent > 0) {
+            snprintf(error, error_capacity, "%zu of its %zu pixels are transparent; a CT slice has no transparency, "
+                     "so export it without an alpha channel", transparent, pixel_count);
+            free(samples);
+            return -1;
+        }
+        for (size_t p = 0; p < pixel_count; p++)
+            for (int c = 0; c < channels - 1; c++) samples[p * (channels - 1) + c] = samples[p * channels + c];
+        channels -= 1;
+    }
 
     image->width = width;
     image->height = height;

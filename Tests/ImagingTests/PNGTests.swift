@@ -47,6 +47,23 @@ import Testing
         #expect(throws: VolumeIOError.colourPNG) { try reader.readCT(from: colour) }
     }
 
+    /// An alpha channel that is opaque everywhere is dropped; a transparent pixel has no grey
+    /// that means anything, so such a PNG is refused (it was read as if opaque before).
+    @Test(arguments: [(8, 255), (16, 65535)])
+    func dropsAnOpaqueAlphaAndRefusesTransparency(bitDepth: Int, opaque: Int) throws {
+        let grey = try write(PNGFixture.make(width: 2, height: 1, bitDepth: bitDepth, colourType: 4, samples: [10, opaque, 200, opaque]))
+        #expect(try reader.readLabels(from: grey).voxels == [10, 200])
+        let rgba = try write(PNGFixture.make(width: 1, height: 1, bitDepth: bitDepth, colourType: 6, samples: [7, 7, 7, opaque]))
+        #expect(try reader.readLabels(from: rgba).voxels == [7])
+        let clear = try write(PNGFixture.make(width: 2, height: 1, bitDepth: bitDepth, colourType: 4, samples: [10, opaque, 200, 0]))
+        #expect(throws: VolumeIOError.invalidPNG("1 of its 2 pixels are transparent; a CT slice has no transparency, so export it without an alpha channel")) {
+            try reader.readCT(from: clear)
+        }
+        #expect(throws: VolumeIOError.invalidPNG("1 of its 2 pixels are transparent; a CT slice has no transparency, so export it without an alpha channel")) {
+            try reader.describe(clear)
+        }
+    }
+
     @Test func placesSlicesInCanonicalOrientation() throws {
         let url = try write(PNGFixture.make(width: 3, height: 2, bitDepth: 8, samples: [0, 1, 2, 3, 4, 5]))
         let labels = try reader.readLabels(from: url)

@@ -3,9 +3,10 @@ import Foundation
 /// Builds PNG files byte by byte (stored, uncompressed deflate blocks), so tests can craft 16-bit,
 /// RGB and broken images without the codec under test.
 public enum PNGFixture {
-    /// colourType 0 is grey, 2 is RGB. `samples` holds width × height × channels values.
+    /// colourType 0 is grey, 2 RGB, 4 grey+alpha, 6 RGBA. `samples` holds width × height ×
+    /// channels values.
     public static func make(width: Int, height: Int, bitDepth: Int, colourType: UInt8 = 0, samples: [Int]) -> Data {
-        let channels = colourType == 2 ? 3 : 1
+        let channels = [0: 1, 2: 3, 4: 2, 6: 4][colourType] ?? 1
         precondition(samples.count == width * height * channels, "sample count does not match the size")
         var scanlines: [UInt8] = []
         for row in 0..<height {
