@@ -202,7 +202,8 @@ final class Connection: @unchecked Sendable {
             exchange.request.channel.fail(.invalidRequest(error))
             return updateReading()
         }
-        bodyMayFollow = error.status == 413
+        // The client may still be sending (a 413's body, the rest of a 431's head): linger.
+        bodyMayFollow = true
         respond(.error(error.status, code: error.code, message: error.description), to: nil, keepAlive: false)
     }
 

@@ -112,6 +112,19 @@ struct EchoResponder: HTTPResponder {
         }
     }
 
+    /// A head over the limit gets 431, which the client reads even while it goes on sending.
+    @Test func aClientStillSendingAnOversizeHeadReadsIts431() throws {
+        try withServer { server in
+            let client = try RawClient(port: server.port)
+            // More of the head is on its way as the 431 is sent; the rest follows.
+            client.send("GET / HTTP/1.1\r\n" + String(repeating: "X-Padding: \(String(repeating: "p", count: 100))\r\n", count: 5000))
+            Thread.sleep(forTimeInterval: 0.2)
+            client.send(String(repeating: "X-More: \(String(repeating: "m", count: 100))\r\n", count: 10000))
+            let response = try #require(client.response(), "the connection was reset before the response was read")
+            #expect(response.status == 431)
+        }
+    }
+
     @Test func answersMalformedRequestsWithJSONAndCloses() throws {
         try withServer { server in
             let client = try RawClient(port: server.port)
