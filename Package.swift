@@ -19,11 +19,14 @@ let package = Package(
         // C libraries from Debian's -dev packages.
         .target(name: "CNIfTI", linkerSettings: [.linkedLibrary("nifti2"), .linkedLibrary("znz"), .linkedLibrary("z")]),
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
+        .target(name: "CDICOM", cxxSettings: [.unsafeFlags(["-I/usr/include/gdcm-3.0"])],
+                linkerSettings: [.linkedLibrary("gdcmMSFF"), .linkedLibrary("gdcmDSED"), .linkedLibrary("gdcmCommon"), .linkedLibrary("stdc++")]),
         .systemLibrary(name: "COpenBLAS"),
         .target(name: "CCompute", dependencies: ["COpenBLAS"]),
         .systemLibrary(name: "CSQLite"),
+        .systemLibrary(name: "CZip"),
 
-        .target(name: "Imaging", dependencies: ["CNIfTI", "CPNG"]),
+        .target(name: "Imaging", dependencies: ["CNIfTI", "CPNG", "CDICOM", "CZip"]),
         .target(name: "SegmentationMetrics", dependencies: ["Imaging"]),
         .target(name: "NeuralNet", dependencies: ["Imaging", "COpenBLAS", "CCompute"]),
         .target(name: "Training", dependencies: ["NeuralNet", "Imaging", "SegmentationMetrics", "COpenBLAS"]),

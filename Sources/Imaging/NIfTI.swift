@@ -255,11 +255,13 @@ private struct ProperlyNamedFile {
 }
 
 /// Writes a label map in its input's format: NIfTI in (same version), NIfTI out; PNG in, label
-/// PNG out.
+/// PNG out; DICOM in, NIfTI-1 out (see `ImageFormat.labelMapFormat`).
 public func writeLabelMap(_ labels: LabelMap, to url: URL) throws {
     switch labels.source.format {
     case let .nifti(version, _):
         try NIfTIWriter.write(labels, to: url, version: version)
+    case .dicom:
+        try NIfTIWriter.write(labels, to: url, version: 1)
     case .png:
         let plane = Plane(width: labels.geometry.size.x, height: labels.geometry.size.y, values: labels.voxels)
         try PNGCodec.write(PNGCodec.encode(grey: plane), to: url)

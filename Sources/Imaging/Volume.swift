@@ -125,13 +125,20 @@ public struct VolumeSource: Equatable, Sendable {
 public enum ImageFormat: Equatable, Sendable, CustomStringConvertible {
     case nifti(version: Int, gzipped: Bool)
     case png
+    /// A DICOM series (or one DICOM file).
+    case dicom
 
     public var description: String {
         switch self {
         case let .nifti(version, gzipped): "NIfTI-\(version)\(gzipped ? " (gzip)" : "")"
         case .png: "PNG"
+        case .dicom: "DICOM"
         }
     }
+
+    /// The format a label map of this input is written in: its own, except that DICOM's is
+    /// gzipped NIfTI-1 (DICOM SEG is still to come).
+    public var labelMapFormat: ImageFormat { self == .dicom ? .nifti(version: 1, gzipped: true) : self }
 }
 
 /// Voxel datatypes the readers accept, with their NIfTI codes.

@@ -14,6 +14,9 @@ public enum VolumeIOError: Error, Equatable, Sendable, CustomStringConvertible {
     case sliceExceedsLimit(pixels: Int, limit: Int)
     case truncatedData
     case invalidGeometry(String)
+    case invalidDICOM(String)
+    case invalidArchive(String)
+    case unsupportedTransferSyntax(String)
     case nonFiniteVoxels(count: Int)
     case invalidPNG(String)
     case colourPNG
@@ -25,7 +28,7 @@ public enum VolumeIOError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .unreadable(path, reason):
             "cannot read \(path): \(reason)"
         case .unrecognizedFormat:
-            "not a NIfTI (.nii, .nii.gz) or PNG file"
+            "not a NIfTI (.nii, .nii.gz), PNG, DICOM file or zip of DICOM files"
         case let .truncatedHeader(bytes, needed):
             "truncated NIfTI header: the file holds \(bytes) bytes of the \(needed) a header needs"
         case let .wrongMagic(found):
@@ -46,6 +49,12 @@ public enum VolumeIOError: Error, Equatable, Sendable, CustomStringConvertible {
             "a slice of the volume has \(pixels) pixels, over the limit of \(limit)"
         case .truncatedData:
             "the voxel data ends early: the file is truncated or its gzip stream is corrupt"
+        case let .invalidDICOM(reason):
+            "unusable DICOM: \(reason)"
+        case let .invalidArchive(reason):
+            "unusable zip: \(reason)"
+        case let .unsupportedTransferSyntax(uid):
+            "the DICOM pixel data uses transfer syntax \(uid), which cannot be decompressed here"
         case let .invalidGeometry(reason):
             "unusable geometry: \(reason)"
         case let .nonFiniteVoxels(count):

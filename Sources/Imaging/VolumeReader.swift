@@ -32,23 +32,25 @@ public struct DecodeOptions: Equatable, Sendable {
     /// Millimetres per pixel of a PNG slice, which stores no spacing. 0.8 mm is about KiTS19's
     /// median in-plane spacing, and what `kidneyseg synth` assumes of the CURVAS slices.
     public var pngPixelSpacing: Double
+    /// The DICOM series to read from a folder holding several; nil takes the one with the most slices.
+    public var dicomSeriesUID: String?
 
     public static let defaultPNGPixelSpacing = 0.8
 
     public init(limits: VolumeLimits = VolumeLimits(), png: PNGHounsfieldMapping = PNGHounsfieldMapping(),
-                pngPixelSpacing: Double = defaultPNGPixelSpacing) {
+                pngPixelSpacing: Double = defaultPNGPixelSpacing, dicomSeriesUID: String? = nil) {
         precondition(pngPixelSpacing > 0, "a pixel spacing must be positive")
         self.limits = limits
         self.png = png
         self.pngPixelSpacing = pngPixelSpacing
+        self.dicomSeriesUID = dicomSeriesUID
     }
 }
 
-/// One input format. New formats (DICOM series next) plug in by conforming and joining
-/// `VolumeReader.decoders`.
+/// One input format. New formats plug in by conforming and joining `VolumeReader.decoders`.
 public protocol VolumeDecoder: Sendable {
     var name: String { get }
-    /// Whether a file starting with these bytes (up to 16 of them) is in this format.
+    /// Whether a file starting with these bytes (up to 132 of them) is in this format.
     func recognizes(prefix: [UInt8]) -> Bool
     func decode(from url: URL, options: DecodeOptions) throws -> StoredVolume
     /// Checks the whole file as `decode` would, without keeping its voxels in memory.
@@ -59,6 +61,8 @@ public protocol VolumeDecoder: Sendable {
 public struct VolumeDescription: Equatable, Sendable {
     public var geometry: VolumeGeometry
     public var source: VolumeSource
+    /// For DICOM: which series was read, and what was left out.
+    public var dicom: DICOMSeriesSummary?
 
     public init(geometry: VolumeGeometry, source: VolumeSource) {
         self.geometry = geometry
@@ -115,12 +119,12 @@ public struct HounsfieldMapping: Equatable, Sendable {
 }
 
 /// Reads any supported image file, choosing the decoder from the file's first bytes, never from
-/// its name.
+/// its name. A folder is read as a DICOM series.
 public struct VolumeReader: Sendable {
     public var options: DecodeOptions
     public var decoders: [any VolumeDecoder]
 
-    public init(options: DecodeOptions = DecodeOptions(), decoders: [any VolumeDecoder] = [NIfTIDecoder(), PNGDecoder()]) {
+    public init(options: DecodeOptions = DecodeOptions(), decoders: [any VolumeDecoder] = [NIfTIDecoder(), PNGDecoder(), DICOMDecoder(), DICOMArchiveDecoder()]) {
         self.options = options
         self.decoders = decoders
     }
@@ -130,7 +134,7 @@ public struct VolumeReader: Sendable {
         guard let handle = FileHandle(forReadingAtPath: url.path) else {
             throw VolumeIOError.unreadable(path: url.path, reason: "no such file or no permission")
         }
-        let prefix = [UInt8]((try? handle.read(upToCount: 16)) ?? Data())
+        let prefix = [UInt8]((try? handle.read(upToCount: 132)) ?? Data())
         try? handle.close()
         guard let decoder = decoders.first(where: { $0.recognizes(prefix: prefix) }) else {
             throw VolumeIOError.unrecognizedFormat
@@ -140,12 +144,14 @@ public struct VolumeReader: Sendable {
 
     /// The stored values and their Hounsfield mapping.
     public func read(from url: URL) throws -> StoredVolume {
-        try decoder(for: url).decode(from: url, options: options)
+        if url.isDirectory { return try DICOMSeries(directory: url, seriesUID: options.dicomSeriesUID, limits: options.limits).stored() }
+        return try decoder(for: url).decode(from: url, options: options)
     }
 
     /// The file's grid and storage, after checking all of it, without keeping its voxels.
     public func describe(_ url: URL) throws -> VolumeDescription {
-        try decoder(for: url).describe(from: url, options: options)
+        if url.isDirectory { return try DICOMSeries(directory: url, seriesUID: options.dicomSeriesUID, limits: options.limits).description() }
+        return try decoder(for: url).describe(from: url, options: options)
     }
 
     /// A CT volume in Hounsfield units.
@@ -157,4 +163,8 @@ public struct VolumeReader: Sendable {
     public func readLabels(from url: URL) throws -> LabelMap {
         try read(from: url).labels()
     }
+}
+
+extension URL {
+    var isDirectory: Bool { (try? resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }
 }

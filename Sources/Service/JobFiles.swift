@@ -25,7 +25,7 @@ public struct JobFiles: Sendable {
 
     /// The input under its format's extension, so that it reads back by name as well as by bytes.
     public func input(_ id: String, format: ImageFormat) -> URL { folder(id).appendingPathComponent("input" + Self.suffix(format)) }
-    public func mask(_ id: String, format: ImageFormat) -> URL { folder(id).appendingPathComponent("mask" + Self.suffix(format)) }
+    public func mask(_ id: String, format: ImageFormat) -> URL { folder(id).appendingPathComponent("mask" + Self.suffix(format.labelMapFormat)) }
     public func reference(_ id: String, format: ImageFormat) -> URL { folder(id).appendingPathComponent("reference" + Self.suffix(format)) }
     public func summary(_ id: String) -> URL { folder(id).appendingPathComponent("input.json") }
     public func result(_ id: String) -> URL { folder(id).appendingPathComponent("result.json") }
@@ -46,6 +46,7 @@ public struct JobFiles: Sendable {
         switch format {
         case let .nifti(_, gzipped): gzipped ? ".nii.gz" : ".nii"
         case .png: ".png"
+        case .dicom: ".dcm"
         }
     }
 

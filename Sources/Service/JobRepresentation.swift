@@ -64,6 +64,8 @@ struct InputSummary: Codable, Equatable {
     var huRange: [Float]?
     /// For a 16-bit PNG: the offset subtracted from pixels to give HU.
     var huOffset: Float?
+    /// For DICOM: the series read, and the files left out.
+    var dicom: DICOMSeriesSummary?
 
     /// The volume's summary; for a PNG with how its pixels were read as HU, which the file does not say.
     init(_ volume: VolumeDescription, file: String, png: PNGHounsfieldMapping) {
@@ -77,8 +79,9 @@ struct InputSummary: Codable, Equatable {
         switch (volume.source.format, volume.source.datatype) {
         case (.png, .uint8): huRange = [png.range8.lowerBound, png.range8.upperBound]
         case (.png, _): huOffset = png.offset16
-        case (.nifti, _): break
+        case (.nifti, _), (.dicom, _): break
         }
+        dicom = volume.dicom
     }
 
     /// How many axial slices the volume has: the length of its superior-inferior axis.
@@ -87,14 +90,15 @@ struct InputSummary: Codable, Equatable {
         return dims[axis]
     }
 
-    /// The mask's file name: `mask` with the input's extension.
-    var maskFile: String { "mask" + file.dropFirst("input".count) }
+    /// The mask's file name: `mask` with the input's extension (NIfTI for a DICOM input).
+    var maskFile: String { file.hasSuffix(".dcm") ? "mask.nii.gz" : "mask" + file.dropFirst("input".count) }
 
     enum CodingKeys: String, CodingKey {
         case file, reference, format, dims, orientation
         case spacingMillimetres = "spacing_mm"
         case huRange = "hu_range"
         case huOffset = "hu_offset"
+        case dicom
     }
 }
 

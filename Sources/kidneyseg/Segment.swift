@@ -45,14 +45,13 @@ struct Segment: ParsableCommand {
     /// format: a NIfTI written to `out.png` would open as a broken PNG.
     static func checkOutputName(_ output: String, for format: ImageFormat) throws {
         let name = output.lowercased()
-        switch format {
-        case .nifti:
-            guard name.hasSuffix(".nii") || name.hasSuffix(".nii.gz") else {
-                throw CommandError("the label map is written in the input's format, NIfTI: name the output .nii or .nii.gz, not \(URL(argument: output).lastPathComponent)")
-            }
-        case .png:
+        if format == .png {
             guard name.hasSuffix(".png") else {
                 throw CommandError("the label map is written in the input's format, PNG: name the output .png, not \(URL(argument: output).lastPathComponent)")
+            }
+        } else {
+            guard name.hasSuffix(".nii") || name.hasSuffix(".nii.gz") else {
+                throw CommandError("the label map of a \(format) input is NIfTI: name the output .nii or .nii.gz, not \(URL(argument: output).lastPathComponent)")
             }
         }
     }

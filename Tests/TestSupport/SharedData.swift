@@ -9,6 +9,11 @@ public enum SharedData {
     public static let exampleCT = root.appendingPathComponent("example-ct/example_ct.nii.gz")
     public static let exampleKidneyReference = root.appendingPathComponent("example-ct/example_ct_kidney_reference.nii.gz")
     public static let pancreasSlice = root.appendingPathComponent("pancreas-ct-slice/slice.nii.gz")
+    /// The same slice as one JPEG 2000 DICOM file.
+    public static let pancreasSliceDICOM = root.appendingPathComponent("pancreas-ct-slice/slice.dcm")
+    /// A 20-slice JPEG 2000 DICOM series of the example CT's patient (its dataset's SOP Class
+    /// and Series UIDs are empty).
+    public static let exampleDICOMSeries = root.appendingPathComponent("example-ct/dicom")
     /// An 8-bit CURVAS slice (pixel = clamp(HU, 0, 255)) with a kidney label.
     public static let curvasSlice = root.appendingPathComponent("curvas-slices/images/10001_394.png")
     /// The real KiTS19 slices of 4 patients, with spacing.json.

@@ -1,0 +1,2 @@
+// libzip (Debian libzip-dev), used as it is.
+#include <zip.h>

@@ -1,0 +1,72 @@
+import Foundation
+import Imaging
+import TestSupport
+import Testing
+
+/// Zips of DICOM series, made by Python's zipfile as PACS exports are made by other tools.
+@Suite struct DICOMArchiveTests {
+    let scratch = ScratchDirectory()
+    let reader = VolumeReader()
+
+    /// Zips `entries` (name in the archive → file on disk, or nil for `size` zero bytes).
+    func zip(_ name: String, _ entries: [(String, URL?)], zeros size: Int = 0) throws -> URL {
+        let url = scratch.url.appendingPathComponent(name)
+        let script = """
+            import sys, zipfile
+            out, size, pairs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+            with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+                for name, path in zip(pairs[::2], pairs[1::2]):
+                    # ZipInfo keeps the name as given; z.write would clean "../" away.
+                    data = bytes(size) if path == "-" else open(path, "rb").read()
+                    z.writestr(zipfile.ZipInfo(name), data, compress_type=zipfile.ZIP_DEFLATED)
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", script, url.path, "\(size)"] + entries.flatMap { [$0.0, $0.1?.path ?? "-"] }
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        return url
+    }
+
+    var seriesFiles: [URL] {
+        get throws { try FileManager.default.contentsOfDirectory(at: SharedData.exampleDICOMSeries, includingPropertiesForKeys: nil).sorted { $0.path < $1.path } }
+    }
+
+    @Test func readsAZippedSeriesAsTheFolder() throws {
+        let archive = try zip("series.zip", try seriesFiles.map { ("study/series/\($0.lastPathComponent)", $0) })
+        let zipped = try reader.readCT(from: archive)
+        let folder = try reader.readCT(from: SharedData.exampleDICOMSeries)
+        #expect(zipped.voxels == folder.voxels)
+        #expect(zipped.geometry == folder.geometry)
+        #expect(try reader.describe(archive).dicom?.slices == 20)
+    }
+
+    /// An entry named outside the archive is refused, and nothing is written there.
+    @Test func refusesEntriesNamedOutsideTheArchive() throws {
+        let slice = try seriesFiles[0]
+        for name in ["../escaped.dcm", "/tmp/escaped-\(UUID().uuidString).dcm", "a/../../escaped.dcm"] {
+            let archive = try zip("traversal.zip", [("ok.dcm", slice), (name, slice)])
+            #expect(performing: { try reader.describe(archive) }, throws: { "\($0)".contains("outside the archive") })
+        }
+        #expect(!FileManager.default.fileExists(atPath: scratch.url.deletingLastPathComponent().appendingPathComponent("escaped.dcm").path))
+    }
+
+    /// 64 MiB of zeros deflate to 64 KiB: the unpacking stops at the limit, counted as it inflates.
+    @Test func stopsAZipBomb() throws {
+        let archive = try zip("bomb.zip", [("zeros.dcm", nil)], zeros: 64 << 20)
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: archive.path)[.size] as? Int)
+        #expect(size < 1 << 20)
+        let small = VolumeReader(options: DecodeOptions(limits: VolumeLimits(maxVoxels: 1 << 20)))
+        #expect(performing: { try small.describe(archive) }, throws: { "\($0)".contains("zip bomb") })
+    }
+
+    @Test func refusesAZipWithoutDICOM() throws {
+        let notes = scratch.url.appendingPathComponent("notes.txt")
+        try Data("not an image".utf8).write(to: notes)
+        #expect(throws: VolumeIOError.unrecognizedFormat) { try reader.describe(try zip("notes.zip", [("notes.txt", notes)])) }
+        let broken = scratch.url.appendingPathComponent("broken.zip")
+        try Data([0x50, 0x4B, 0x03, 0x04] + [UInt8](repeating: 7, count: 100)).write(to: broken)
+        #expect(performing: { try reader.describe(broken) }, throws: { "\($0)".contains("unusable zip") })
+    }
+}

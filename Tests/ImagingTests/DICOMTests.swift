@@ -1,0 +1,94 @@
+import Foundation
+import Imaging
+import TestSupport
+import Testing
+
+/// DICOM series through GDCM: chosen, sorted and measured as dcm2niix does, and refused with a
+/// clear error when they cannot make one evenly spaced CT volume.
+@Suite struct DICOMTests {
+    let scratch = ScratchDirectory()
+    let reader = VolumeReader()
+
+    var seriesFiles: [URL] {
+        get throws { try FileManager.default.contentsOfDirectory(at: SharedData.exampleDICOMSeries, includingPropertiesForKeys: nil).sorted { $0.path < $1.path } }
+    }
+
+    /// A folder holding links to `files` under the given names.
+    func folder(_ name: String, _ files: [(URL, String)]) throws -> URL {
+        let folder = scratch.url.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for (file, linkName) in files { try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent(linkName), withDestinationURL: file) }
+        return folder
+    }
+
+    static let hasDcm2niix = FileManager.default.isExecutableFile(atPath: "/usr/bin/dcm2niix")
+
+    /// The series gives the same voxels, in HU, on the same grid in the patient as dcm2niix's
+    /// NIfTI of it.
+    @Test(.enabled(if: hasDcm2niix, "dcm2niix is not installed"))
+    func readsTheExampleSeriesAsDcm2niixDoes() throws {
+        let output = scratch.url.appendingPathComponent("dcm2niix")
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/dcm2niix")
+        process.arguments = ["-z", "y", "-b", "n", "-f", "series", "-o", output.path, SharedData.exampleDICOMSeries.path]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        let converted = try reader.readCT(from: output.appendingPathComponent("series.nii.gz"))
+        let series = try reader.readCT(from: SharedData.exampleDICOMSeries)
+        #expect(series.geometry.size == GridSize(x: 512, y: 512, z: 20))
+        #expect(converted.geometry.gridMismatch(with: series.geometry) == nil)
+        #expect(series.axialStack().voxels == converted.axialStack().voxels)
+        #expect(series.voxels.min() == -1024)
+    }
+
+    @Test func summarisesTheSeriesItRead() throws {
+        let description = try reader.describe(SharedData.exampleDICOMSeries)
+        let summary = try #require(description.dicom)
+        #expect(summary.slices == 20)
+        #expect(summary.skipped.isEmpty && summary.otherSeries.isEmpty)
+        #expect(summary.transferSyntaxes == ["1.2.840.10008.1.2.4.90"])  // JPEG 2000, lossless
+        #expect(description.geometry.spacing.z == 2)
+    }
+
+    /// Slices are sorted by position along the normal, not by file name.
+    @Test func sortsSlicesByPositionNotName() throws {
+        let files = try seriesFiles
+        let shuffled = try folder("shuffled", files.enumerated().map { ($0.element, String(format: "%02d.dcm", (7 * $0.offset) % files.count)) })
+        #expect(try reader.readCT(from: shuffled).voxels == reader.readCT(from: SharedData.exampleDICOMSeries).voxels)
+    }
+
+    @Test func refusesASeriesWithAMissingSlice() throws {
+        var files = try seriesFiles
+        files.remove(at: 7)
+        let gap = try folder("gap", files.map { ($0, $0.lastPathComponent) })
+        #expect(performing: { try reader.describe(gap) }, throws: { "\($0)".contains("a slice is missing after the one at") })
+    }
+
+    /// Files that are not DICOM are left out and counted; a folder of none is no image at all.
+    @Test func leavesOutFilesThatAreNotDICOM() throws {
+        let notes = scratch.url.appendingPathComponent("notes.txt")
+        try Data("the radiologist's notes".utf8).write(to: notes)
+        let mixed = try folder("mixed", try seriesFiles.map { ($0, $0.lastPathComponent) } + [(notes, "notes.txt")])
+        #expect(try reader.describe(mixed).dicom?.skipped == ["not DICOM": 1])
+        let none = try folder("none", [(notes, "notes.txt")])
+        #expect(throws: VolumeIOError.unrecognizedFormat) { try reader.describe(none) }
+    }
+
+    @Test func refusesATruncatedFile() throws {
+        let bytes = try Data(contentsOf: try seriesFiles[0])
+        let truncated = scratch.url.appendingPathComponent("truncated.dcm")
+        try bytes.prefix(bytes.count / 2).write(to: truncated)
+        #expect(performing: { try reader.describe(truncated) }, throws: { "\($0)".contains("unusable DICOM") })
+    }
+
+    /// One DICOM file is a one-slice volume: the JPEG 2000 slice matches its NIfTI twin.
+    @Test func readsOneFileAsASlice() throws {
+        let dicom = try reader.readCT(from: SharedData.pancreasSliceDICOM)
+        let nifti = try reader.readCT(from: SharedData.pancreasSlice)
+        #expect(dicom.source.format == .dicom)
+        #expect(dicom.axialStack().voxels == nifti.axialStack().voxels)
+        #expect(dicom.geometry.orientation.description == "LAI")
+    }
+}
