@@ -267,7 +267,8 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         _ = try succeededJob(id, "its mask exists")
         let summary = try files.readSummary(id)
         let mask = files.folder(id).appendingPathComponent(summary.maskFile)
-        let type = summary.file.hasSuffix(".png") ? "image/png" : summary.file.hasSuffix(".gz") ? "application/gzip" : "application/octet-stream"
+        let name = mask.lastPathComponent
+        let type = name.hasSuffix(".png") ? "image/png" : name.hasSuffix(".gz") ? "application/gzip" : "application/octet-stream"
         return try fileResponse(mask, type: type, headers: [("Content-Disposition", "attachment; filename=\"\(mask.lastPathComponent)\"")])
     }
 

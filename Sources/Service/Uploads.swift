@@ -139,7 +139,9 @@ extension KidneySegService {
         do {
             return try reader.describe(url)
         } catch VolumeIOError.unrecognizedFormat {
-            throw APIError(415, "unsupported_media_type", "the body is not a NIfTI (.nii, .nii.gz) or PNG file")
+            throw APIError(415, "unsupported_media_type", "the body is not a NIfTI (.nii, .nii.gz), PNG, DICOM file or zip of a DICOM series")
+        } catch VolumeIOError.unsupportedTransferSyntax(let uid) {
+            throw APIError(415, "unsupported_transfer_syntax", "the DICOM pixel data uses transfer syntax \(uid), which cannot be decompressed here")
         } catch {
             throw APIError(422, "invalid_image", "\(error)")
         }

@@ -3,35 +3,18 @@ import Imaging
 import TestSupport
 import Testing
 
-/// Zips of DICOM series, made by Python's zipfile as PACS exports are made by other tools.
+/// Zips of DICOM series (made by Python's zipfile, see `ZipFixture`).
 @Suite struct DICOMArchiveTests {
     let scratch = ScratchDirectory()
     let reader = VolumeReader()
 
-    /// Zips `entries` (name in the archive → file on disk, or nil for `size` zero bytes).
     func zip(_ name: String, _ entries: [(String, URL?)], zeros size: Int = 0) throws -> URL {
         let url = scratch.url.appendingPathComponent(name)
-        let script = """
-            import sys, zipfile
-            out, size, pairs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-            with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-                for name, path in zip(pairs[::2], pairs[1::2]):
-                    # ZipInfo keeps the name as given; z.write would clean "../" away.
-                    data = bytes(size) if path == "-" else open(path, "rb").read()
-                    z.writestr(zipfile.ZipInfo(name), data, compress_type=zipfile.ZIP_DEFLATED)
-            """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", script, url.path, "\(size)"] + entries.flatMap { [$0.0, $0.1?.path ?? "-"] }
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        try ZipFixture.write(url, entries, zeros: size)
         return url
     }
 
-    var seriesFiles: [URL] {
-        get throws { try FileManager.default.contentsOfDirectory(at: SharedData.exampleDICOMSeries, includingPropertiesForKeys: nil).sorted { $0.path < $1.path } }
-    }
+    var seriesFiles: [URL] { get throws { try ZipFixture.exampleSeriesFiles } }
 
     @Test func readsAZippedSeriesAsTheFolder() throws {
         let archive = try zip("series.zip", try seriesFiles.map { ("study/series/\($0.lastPathComponent)", $0) })

@@ -9,9 +9,7 @@ import Testing
     let scratch = ScratchDirectory()
     let reader = VolumeReader()
 
-    var seriesFiles: [URL] {
-        get throws { try FileManager.default.contentsOfDirectory(at: SharedData.exampleDICOMSeries, includingPropertiesForKeys: nil).sorted { $0.path < $1.path } }
-    }
+    var seriesFiles: [URL] { get throws { try ZipFixture.exampleSeriesFiles } }
 
     /// A folder holding links to `files` under the given names.
     func folder(_ name: String, _ files: [(URL, String)]) throws -> URL {

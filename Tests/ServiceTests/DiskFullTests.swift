@@ -1,5 +1,6 @@
 import Foundation
 import HTTP
+import Imaging
 import NeuralNet
 import Service
 import Store
@@ -9,7 +10,7 @@ import Testing
 import Glibc
 #endif
 
-/// A real full disk: the service's data and database on an 8 MiB tmpfs, filled to the last
+/// A real full disk: the service's data and database on a 16 MiB tmpfs, filled to the last
 /// block. Mounting needs root, as CI and the development machine have.
 @Suite(.serialized, .enabled(if: geteuid() == 0, "mounting a tmpfs needs root"))
 struct DiskFullTests {
@@ -19,7 +20,7 @@ struct DiskFullTests {
         _ = TestLogging.toFile
         let disk = scratch.url.appendingPathComponent("disk")
         try FileManager.default.createDirectory(at: disk, withIntermediateDirectories: true)
-        guard mount("tmpfs", disk.path, "tmpfs", 0, "size=8m") == 0 else {
+        guard mount("tmpfs", disk.path, "tmpfs", 0, "size=16m") == 0 else {
             Issue.record("cannot mount a tmpfs: \(String(cString: strerror(errno)))")
             return
         }
@@ -57,10 +58,11 @@ struct DiskFullTests {
         return try #require(client.response()?.headers["location"])
     }
 
-    func status(_ client: RawClient, _ location: String) -> (status: String?, reason: String?) {
+    func status(_ client: RawClient, _ location: String) -> (status: String?, reason: String?, done: Int, total: Int) {
         client.send("GET \(location) HTTP/1.1\r\n\r\n")
         let job = (try? JSONSerialization.jsonObject(with: Data((client.response()?.body ?? "").utf8))) as? [String: Any]
-        return (job?["status"] as? String, job?["reason"] as? String)
+        let progress = job?["progress"] as? [String: Any]
+        return (job?["status"] as? String, job?["reason"] as? String, progress?["done"] as? Int ?? 0, progress?["total"] as? Int ?? 0)
     }
 
     /// DELETE frees space on a full disk: it removes the job's files first, which makes the room
@@ -82,11 +84,22 @@ struct DiskFullTests {
     /// A job whose end cannot be recorded (the disk filled while it ran) is not left "running":
     /// the worker retries, and the job is marked failed once there is room again.
     @Test func recordsAJobsFailureOnceTheDiskHasRoom() throws {
+        // The example CT four times over, 448 slices: long enough to fill the disk while it runs.
+        let ct = try VolumeReader().readCT(from: SharedData.exampleCT)
+        var geometry = ct.geometry
+        geometry.size.z *= 4
+        let long = scratch.url.appendingPathComponent("long.nii.gz")
+        try NIfTIWriter.write(hounsfield: Volume(geometry: geometry, voxels: Array([[Float]](repeating: ct.voxels, count: 4).joined()), source: ct.source), to: long)
         try withServiceOnASmallDisk { disk, client in
-            let location = try submit(client, SharedData.exampleCT)
-            for _ in 0..<1000 where status(client, location).status == "queued" { Thread.sleep(forTimeInterval: 0.005) }
-            #expect(status(client, location).status == "running")
+            let location = try submit(client, long)
+            // Fill the disk when most slices are done, so that the job ends soon after.
+            var seen = status(client, location)
+            for _ in 0..<3000 where seen.status == "queued" || (seen.status == "running" && seen.done * 10 < seen.total * 8) {
+                Thread.sleep(forTimeInterval: 0.005)
+                seen = status(client, location)
+            }
             let filler = fill(disk)
+            #expect(seen.status == "running")
             Thread.sleep(forTimeInterval: 3)  // the job ends meanwhile: its mask cannot be written
             try FileManager.default.removeItem(at: filler)
             var final = status(client, location)

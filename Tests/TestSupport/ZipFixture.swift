@@ -1,0 +1,31 @@
+import Foundation
+
+/// Zips made by Python's zipfile, as PACS exports are made by tools other than ours.
+public enum ZipFixture {
+    /// Writes a zip at `url` of `entries` (name in the archive → file on disk, or nil for
+    /// `zeros` zero bytes). Names are kept exactly as given, `../` included.
+    public static func write(_ url: URL, _ entries: [(String, URL?)], zeros: Int = 0) throws {
+        let script = """
+            import sys, zipfile
+            out, size, pairs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+            with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+                for name, path in zip(pairs[::2], pairs[1::2]):
+                    # ZipInfo keeps the name as given; z.write would clean "../" away.
+                    data = bytes(size) if path == "-" else open(path, "rb").read()
+                    z.writestr(zipfile.ZipInfo(name), data, compress_type=zipfile.ZIP_DEFLATED)
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", script, url.path, "\(zeros)"] + entries.flatMap { [$0.0, $0.1?.path ?? "-"] }
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
+    }
+
+    /// The example DICOM series' files, by name.
+    public static var exampleSeriesFiles: [URL] {
+        get throws {
+            try FileManager.default.contentsOfDirectory(at: SharedData.exampleDICOMSeries, includingPropertiesForKeys: nil).sorted { $0.path < $1.path }
+        }
+    }
+}
