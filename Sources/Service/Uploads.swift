@@ -33,6 +33,7 @@ extension KidneySegService {
             }
             options.pixelSpacing = millimetres
         }
+        options.seriesUID = query["series_uid"]
         let uploads = try receiveUploads(request)
         var placed: String?
         defer { for upload in uploads.values { try? FileManager.default.removeItem(at: upload) } }

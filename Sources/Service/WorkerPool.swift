@@ -168,6 +168,8 @@ struct JobOptions: Codable {
     var huRange: [Float]?
     /// Millimetres per PNG pixel; the input summary's spacing_mm records the value used.
     var pixelSpacing: Double?
+    /// The DICOM series to read, when the upload holds several.
+    var seriesUID: String?
 
     init() {}
 
@@ -176,7 +178,8 @@ struct JobOptions: Codable {
 
     /// How this job's files are decoded.
     var reader: VolumeReader {
-        VolumeReader(options: DecodeOptions(png: pngMapping, pngPixelSpacing: pixelSpacing ?? DecodeOptions.defaultPNGPixelSpacing))
+        VolumeReader(options: DecodeOptions(png: pngMapping, pngPixelSpacing: pixelSpacing ?? DecodeOptions.defaultPNGPixelSpacing,
+                                            dicomSeriesUID: seriesUID))
     }
 
     var pngMapping: PNGHounsfieldMapping {
@@ -187,5 +190,6 @@ struct JobOptions: Codable {
     enum CodingKeys: String, CodingKey {
         case huRange = "hu_range"
         case pixelSpacing = "pixel_spacing_mm"
+        case seriesUID = "series_uid"
     }
 }

@@ -45,12 +45,16 @@ struct InputOptions: ParsableArguments {
     @Option(name: .customLong("pixel-spacing"), help: ArgumentHelp("Millimetres per pixel of PNG slices, which store no spacing.", valueName: "MM"))
     var pixelSpacing: Double = DecodeOptions.defaultPNGPixelSpacing
 
+    @Option(name: .customLong("series-uid"), help: ArgumentHelp("The DICOM series to read from a folder or zip holding several (default: the CT series with the most slices).", valueName: "UID"))
+    var seriesUID: String?
+
     func validate() throws {
         guard pixelSpacing > 0, pixelSpacing.isFinite else { throw ValidationError("--pixel-spacing must be a positive number of millimetres") }
     }
 
     var reader: VolumeReader {
-        VolumeReader(options: DecodeOptions(png: PNGHounsfieldMapping(offset16: huOffset, range8: huRange.range), pngPixelSpacing: pixelSpacing))
+        VolumeReader(options: DecodeOptions(png: PNGHounsfieldMapping(offset16: huOffset, range8: huRange.range), pngPixelSpacing: pixelSpacing,
+                                            dicomSeriesUID: seriesUID))
     }
 }
 

@@ -51,7 +51,8 @@ struct Segment: ParsableCommand {
             }
         } else {
             guard name.hasSuffix(".nii") || name.hasSuffix(".nii.gz") else {
-                throw CommandError("the label map of a \(format) input is NIfTI: name the output .nii or .nii.gz, not \(URL(argument: output).lastPathComponent)")
+                let rule = format == .dicom ? "a DICOM input's label map is NIfTI" : "the label map is written in the input's format, NIfTI"
+                throw CommandError("\(rule): name the output .nii or .nii.gz, not \(URL(argument: output).lastPathComponent)")
             }
         }
     }

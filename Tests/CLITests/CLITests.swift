@@ -151,7 +151,7 @@ extension CLI {
     static let failures: [([String], String)] = [
         (["info", "/no/such/file.nii.gz"], "kidneyseg: cannot read /no/such/file.nii.gz: no such file or no permission"),
         (["info"], "kidneyseg: Missing expected argument '<file>'"),
-        (["info", "/etc/hostname"], "kidneyseg: not a NIfTI (.nii, .nii.gz) or PNG file"),
+        (["info", "/etc/hostname"], "kidneyseg: not a NIfTI (.nii, .nii.gz), PNG, DICOM file or zip of DICOM files"),
         (["overlay", SharedData.exampleCT.path, "--mask", SharedData.exampleKidneyReference.path, "--slice", "112", "-o", "/tmp/x.png"],
          "kidneyseg: slice 112 is outside 0...111"),
         (["evaluate", "--prediction", SharedData.exampleKidneyReference.path, "--reference", SharedData.kitsLabels(61).path],
