@@ -10,7 +10,7 @@ import Service
 /// `-DFUZZING` this executable replays files through them (the seed corpus, or a crash to
 /// reproduce).
 enum Harness: String, CaseIterable {
-    case http, multipart, nifti, png, safetensors, config, manifest
+    case http, multipart, nifti, png, safetensors, config, manifest, dicom, zip
 
     func run(_ bytes: [UInt8]) {
         switch self {
@@ -27,6 +27,11 @@ enum Harness: String, CaseIterable {
             Self.throughFile(bytes, suffix: ".nii") { _ = try? reader.readCT(from: $0) }
         case .png:
             _ = try? PNGCodec.decode(Data(bytes), maxPixels: 1 << 20)
+        case .dicom:
+            // One file through GDCM and the series checks, pixels decoded.
+            Self.throughFile(bytes, suffix: ".dcm") { _ = try? Self.smallReader.readCT(from: $0) }
+        case .zip:
+            Self.throughFile(bytes, suffix: ".zip") { _ = try? DICOMArchiveDecoder().describe(from: $0, options: Self.smallReader.options) }
         case .safetensors:
             _ = try? SafeTensorsFile(data: Data(bytes))
         case .config:
@@ -35,6 +40,9 @@ enum Harness: String, CaseIterable {
             if let manifest = try? JSONDecoder().decode(ModelManifest.self, from: Data(bytes)) { _ = try? manifest.validate() }
         }
     }
+
+    /// Small limits, so that an input cannot spend the fuzzer's memory legitimately.
+    private static let smallReader = VolumeReader(options: DecodeOptions(limits: VolumeLimits(maxVoxels: 1 << 22, maxSlicePixels: 1 << 20)))
 
     /// The input after its first byte, split where that byte says.
     private static func pieces(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
