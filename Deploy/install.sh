@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the C libraries kidneyseg links against (Debian's -dev packages) and builds the
-# release binary at .build/release/kidneyseg (curl is for Deploy/pacs-bridge.sh). Needs root for
+# release binary at .build/release/kidneyseg (curl and python3 are for Deploy/pacs-bridge.sh). Needs root for
 # apt-get; run from anywhere.
 #
 # With --service it also installs kidneyseg as a systemd service on this Debian host:
@@ -16,7 +16,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
-apt-get install -y --no-install-recommends libnifti-dev libopenblas-dev libpng-dev libsqlite3-dev zlib1g-dev libgdcm-dev libzip-dev curl
+apt-get install -y --no-install-recommends libnifti-dev libopenblas-dev libpng-dev libsqlite3-dev zlib1g-dev libgdcm-dev libzip-dev curl python3
 
 swift build -c release
 
@@ -24,6 +24,8 @@ swift build -c release
 
 id kidneyseg >/dev/null 2>&1 || useradd --system --home-dir /var/lib/kidneyseg --shell /usr/sbin/nologin kidneyseg
 install -D -m 0755 .build/release/kidneyseg /usr/local/bin/kidneyseg
+# What Deploy/orthanc/kidneyseg.lua calls.
+install -m 0755 Deploy/pacs-bridge.sh /usr/local/bin/kidneyseg-pacs-bridge
 rm -rf /usr/local/bin/kidneyseg_Service.resources
 cp -r .build/release/kidneyseg_Service.resources /usr/local/bin/
 rm -rf /usr/local/share/kidneyseg/models

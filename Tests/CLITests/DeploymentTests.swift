@@ -92,4 +92,44 @@ import Testing
         }
         #expect(jobs[0] == jobs[1] && !jobs[0].isEmpty)
     }
+
+    /// A folder of DICOM files goes as a zip, and its mask comes back named for what it is.
+    @Test func thePACSBridgeSendsADICOMFolder() throws {
+        let models = scratch.url.appendingPathComponent("models")
+        try RandomModels.write(.resnet18, seed: 4, into: models)
+        let (server, port, _) = try CLI.startServer(models: models, data: scratch.url.appendingPathComponent("data"), logs: scratch.url)
+        defer {
+            server.terminate()
+            server.waitUntilExit()
+        }
+        let output = scratch.url.appendingPathComponent("dicom-result")
+        let (status, printed) = try Self.bridge([SharedData.exampleDICOMSeries.path, output.path], url: "http://127.0.0.1:\(port)")
+        #expect(status == 0, "\(printed)")
+        let mask = try VolumeReader().readLabels(from: output.appendingPathComponent("mask.nii.gz"))
+        // NIfTI stores the affine as float32: the same grid, to rounding.
+        #expect(mask.geometry.gridMismatch(with: try VolumeReader().describe(SharedData.exampleDICOMSeries).geometry) == nil)
+        let summary = try String(contentsOf: output.appendingPathComponent("summary.json"), encoding: .utf8)
+        #expect(summary.contains(#""format":"DICOM""#))
+    }
+
+    /// A service that cannot be reached is exit status 5, with curl's own status printed.
+    @Test func thePACSBridgeSaysWhenTheServiceIsUnreachable() throws {
+        let (status, printed) = try Self.bridge([SharedData.exampleCT.path, scratch.url.appendingPathComponent("out").path], url: "http://127.0.0.1:9")
+        #expect(status == 5)
+        #expect(printed.contains("cannot reach kidneyseg at http://127.0.0.1:9 (curl exit status 7)"))
+    }
+
+    static func bridge(_ arguments: [String], url: String) throws -> (Int32, String) {
+        let bridge = Process()
+        bridge.executableURL = URL(fileURLWithPath: "/bin/bash")
+        bridge.arguments = [repository.appendingPathComponent("Deploy/pacs-bridge.sh").path] + arguments
+        bridge.environment = ProcessInfo.processInfo.environment.merging(["KIDNEYSEG_URL": url]) { $1 }
+        let log = Pipe()
+        bridge.standardOutput = log
+        bridge.standardError = log
+        try bridge.run()
+        let printed = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        bridge.waitUntilExit()
+        return (bridge.terminationStatus, printed)
+    }
 }
