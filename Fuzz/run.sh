@@ -18,6 +18,9 @@ shift || true
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=(http multipart nifti png safetensors config manifest dicom zip)
 
+# The DICOM and zip harnesses parse DICOM in a child `kidneyseg read-dicom`, as the service does.
+swift build -c release --product kidneyseg
+export KIDNEYSEG_DICOM_READER=$PWD/.build/release/kidneyseg
 swift build -c debug --scratch-path .build-fuzz --product kidneyseg-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING \
     -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld  # gold fails to link libFuzzer

@@ -240,7 +240,7 @@ public struct DICOMSlice: Sendable {
     }
 }
 
-/// Reads a single DICOM file as a one-slice series; `VolumeReader` reads folders as series.
+/// Reads a single DICOM file as a one-slice series (see `DICOMInput`).
 public struct DICOMDecoder: VolumeDecoder {
     public init() {}
 
@@ -249,13 +249,9 @@ public struct DICOMDecoder: VolumeDecoder {
     /// DICOM Part 10: a 128-byte preamble, then "DICM".
     public func recognizes(prefix: [UInt8]) -> Bool { prefix.count >= 132 && Array(prefix[128..<132]) == Array("DICM".utf8) }
 
-    public func decode(from url: URL, options: DecodeOptions) throws -> StoredVolume {
-        try DICOMSeries(files: [url], limits: options.limits).stored()
-    }
+    public func decode(from url: URL, options: DecodeOptions) throws -> StoredVolume { try DICOMInput.stored(url, options: options) }
 
-    public func describe(from url: URL, options: DecodeOptions) throws -> VolumeDescription {
-        try DICOMSeries(files: [url], limits: options.limits).description()
-    }
+    public func describe(from url: URL, options: DecodeOptions) throws -> VolumeDescription { try DICOMInput.description(url, options: options) }
 }
 
 extension DICOMSeries {

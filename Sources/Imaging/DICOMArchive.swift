@@ -17,17 +17,9 @@ public struct DICOMArchiveDecoder: VolumeDecoder {
 
     public func recognizes(prefix: [UInt8]) -> Bool { prefix.starts(with: [0x50, 0x4B, 0x03, 0x04]) }
 
-    public func decode(from url: URL, options: DecodeOptions) throws -> StoredVolume {
-        try Self.withUnpacked(url, limits: options.limits) {
-            try DICOMSeries(directory: $0, seriesUID: options.dicomSeriesUID, limits: options.limits).stored()
-        }
-    }
+    public func decode(from url: URL, options: DecodeOptions) throws -> StoredVolume { try DICOMInput.stored(url, options: options) }
 
-    public func describe(from url: URL, options: DecodeOptions) throws -> VolumeDescription {
-        try Self.withUnpacked(url, limits: options.limits) {
-            try DICOMSeries(directory: $0, seriesUID: options.dicomSeriesUID, limits: options.limits).description()
-        }
-    }
+    public func describe(from url: URL, options: DecodeOptions) throws -> VolumeDescription { try DICOMInput.description(url, options: options) }
 
     /// The most bytes an archive may inflate to: two bytes a voxel at the voxel limit, plus a
     /// megabyte a file for headers.

@@ -34,6 +34,9 @@ public struct DecodeOptions: Equatable, Sendable {
     public var pngPixelSpacing: Double
     /// The DICOM series to read from a folder holding several; nil takes the one with the most slices.
     public var dicomSeriesUID: String?
+    /// An executable (kidneyseg) that parses DICOM in a child process (`read-dicom`), so that a
+    /// crash in GDCM cannot stop this one; nil parses it here. The service sets it.
+    public var dicomReader: URL?
 
     public static let defaultPNGPixelSpacing = 0.8
 
@@ -144,13 +147,13 @@ public struct VolumeReader: Sendable {
 
     /// The stored values and their Hounsfield mapping.
     public func read(from url: URL) throws -> StoredVolume {
-        if url.isDirectory { return try DICOMSeries(directory: url, seriesUID: options.dicomSeriesUID, limits: options.limits).stored() }
+        if url.isDirectory { return try DICOMInput.stored(url, options: options) }
         return try decoder(for: url).decode(from: url, options: options)
     }
 
     /// The file's grid and storage, after checking all of it, without keeping its voxels.
     public func describe(_ url: URL) throws -> VolumeDescription {
-        if url.isDirectory { return try DICOMSeries(directory: url, seriesUID: options.dicomSeriesUID, limits: options.limits).description() }
+        if url.isDirectory { return try DICOMInput.description(url, options: options) }
         return try decoder(for: url).describe(from: url, options: options)
     }
 

@@ -29,6 +29,11 @@ public struct ServiceConfiguration: Equatable, Sendable {
     /// Refuse to start without tokens, so that a production deployment cannot run open by mistake.
     public var requireTokens = false
 
+    /// The executable that parses DICOM uploads in a child process (`kidneyseg read-dicom`), so
+    /// that a crash in GDCM on a hostile file cannot stop the service; `serve` sets it to itself.
+    /// Not a key: nil parses DICOM in this process.
+    public var dicomReader: URL?
+
     public init() {}
 
     /// Every key, its environment variable, and how to set it from text.

@@ -23,7 +23,8 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         self.files = files
         self.ensemble = ensemble
         workers = WorkerPool(count: configuration.workers, threads: configuration.computeThreads(cores: cores), store: store,
-                             files: files, pipeline: SegmentationPipeline(ensemble: ensemble), inferenceSeconds: metrics.inferenceSeconds)
+                             files: files, pipeline: SegmentationPipeline(ensemble: ensemble), inferenceSeconds: metrics.inferenceSeconds,
+                             dicomReader: configuration.dicomReader)
     }
 
     /// Removes what a stopped process left half-written, queues again the jobs it left running

@@ -42,7 +42,7 @@ extension KidneySegService {
                 IdempotencyKey(key: $0, requestDigest: try Self.digest(of: uploads, options: options, caseID: query["case_id"]))
             }
             guard let image = uploads["image"] else { throw APIError(400, "missing_image", "the multipart body has no image part") }
-            let reader = options.reader
+            let reader = options.reader(dicomReader: configuration.dicomReader)
             let volume = try describe(image, with: reader)
             let reference = try uploads["reference"].map { try validateReference($0, for: volume, reader: reader) }
             var job = Job(caseID: query["case_id"], inputFormat: volume.source.format.description, createdAt: Date(),
@@ -170,8 +170,9 @@ extension KidneySegService {
         let upload = try files.receive(limit: configuration.maxUploadMegabytes << 20) { try request.readBody() }
         defer { try? FileManager.default.removeItem(at: upload) }
         let options = try JobOptions(of: job)
-        let image = try options.reader.describe(files.folder(id).appendingPathComponent(summary.file))
-        let destination = files.reference(id, format: try validateReference(upload, for: image, reader: options.reader))
+        let reader = options.reader(dicomReader: configuration.dicomReader)
+        let image = try reader.describe(files.folder(id).appendingPathComponent(summary.file))
+        let destination = files.reference(id, format: try validateReference(upload, for: image, reader: reader))
         let previous = summary.reference.map { files.folder(id).appendingPathComponent($0) }
         try files.place(upload, at: destination)
         if let previous, previous != destination { try? FileManager.default.removeItem(at: previous) }

@@ -23,8 +23,12 @@ final class WorkerPool: @unchecked Sendable {
     private var abandoning = false
     private let busy = DispatchGroup()
 
-    init(count: Int, threads: Int, store: any JobStore, files: JobFiles, pipeline: SegmentationPipeline, inferenceSeconds: ValueHistogram) {
+    private let dicomReader: URL?
+
+    init(count: Int, threads: Int, store: any JobStore, files: JobFiles, pipeline: SegmentationPipeline, inferenceSeconds: ValueHistogram,
+         dicomReader: URL?) {
         self.inferenceSeconds = inferenceSeconds
+        self.dicomReader = dicomReader
         self.count = count
         self.threads = threads
         self.store = store
@@ -95,7 +99,7 @@ final class WorkerPool: @unchecked Sendable {
         let started = Date()
         logger.info("job \(job.id) started (attempt \(job.attempts))")
         do {
-            let reader = try JobOptions(of: job).reader
+            let reader = try JobOptions(of: job).reader(dicomReader: dicomReader)
             let summary = try files.readSummary(job.id)
             let ct = try reader.readCT(from: files.folder(job.id).appendingPathComponent(summary.file))
             var lastSaved = Date.distantPast
@@ -176,10 +180,11 @@ struct JobOptions: Codable {
     /// The options stored with a job.
     init(of job: Job) throws { self = try JSONDecoder().decode(JobOptions.self, from: Data(job.options.utf8)) }
 
-    /// How this job's files are decoded.
-    var reader: VolumeReader {
-        VolumeReader(options: DecodeOptions(png: pngMapping, pngPixelSpacing: pixelSpacing ?? DecodeOptions.defaultPNGPixelSpacing,
-                                            dicomSeriesUID: seriesUID))
+    /// How this job's files are decoded; DICOM by `dicomReader` in a child process, if set.
+    func reader(dicomReader: URL?) -> VolumeReader {
+        var options = DecodeOptions(png: pngMapping, pngPixelSpacing: pixelSpacing ?? DecodeOptions.defaultPNGPixelSpacing, dicomSeriesUID: seriesUID)
+        options.dicomReader = dicomReader
+        return VolumeReader(options: options)
     }
 
     var pngMapping: PNGHounsfieldMapping {

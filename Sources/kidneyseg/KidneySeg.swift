@@ -8,7 +8,8 @@ struct KidneySeg: ParsableCommand {
         commandName: "kidneyseg",
         abstract: "Kidney and kidney-tumour segmentation of abdominal CT.",
         version: "0.6.0",
-        subcommands: [Serve.self, Segment.self, Train.self, Synth.self, StackSlices.self, Info.self, Evaluate.self, EvaluateSet.self, Overlay.self, Backup.self, Bench.self, BenchTrain.self]
+        subcommands: [Serve.self, Segment.self, Train.self, Synth.self, StackSlices.self, Info.self, Evaluate.self, EvaluateSet.self, Overlay.self, Backup.self, Bench.self, BenchTrain.self,
+                      ReadDICOM.self]
     )
 
     /// Runs the command. Every failure is one line on stderr and a non-zero exit status; help and
@@ -52,9 +53,13 @@ struct InputOptions: ParsableArguments {
         guard pixelSpacing > 0, pixelSpacing.isFinite else { throw ValidationError("--pixel-spacing must be a positive number of millimetres") }
     }
 
+    /// DICOM is parsed by this binary in a child process, as the service does, so that a file
+    /// GDCM aborts on gives a clear error.
     var reader: VolumeReader {
-        VolumeReader(options: DecodeOptions(png: PNGHounsfieldMapping(offset16: huOffset, range8: huRange.range), pngPixelSpacing: pixelSpacing,
-                                            dicomSeriesUID: seriesUID))
+        var options = DecodeOptions(png: PNGHounsfieldMapping(offset16: huOffset, range8: huRange.range), pngPixelSpacing: pixelSpacing,
+                                    dicomSeriesUID: seriesUID)
+        options.dicomReader = Bundle.main.executableURL
+        return VolumeReader(options: options)
     }
 }
 

@@ -43,8 +43,10 @@ struct Serve: ParsableCommand {
         ]
         let flags = texts.compactMapValues { $0 }.merging(numbers.compactMapValues { $0.map(String.init) }) { $1 }
         let environment = ProcessInfo.processInfo.environment
-        let settings = try ServiceConfiguration.load(file: URL(argument: config ?? "Config/kidneyseg.json"), required: config != nil,
+        var settings = try ServiceConfiguration.load(file: URL(argument: config ?? "Config/kidneyseg.json"), required: config != nil,
                                                      environment: environment, flags: flags)
+        // DICOM uploads are parsed by this same binary in a child process (`read-dicom`).
+        settings.dicomReader = Bundle.main.executableURL
         for variable in ServiceConfiguration.unknownVariables(in: environment) {
             FileHandle.standardError.write(Data("kidneyseg: warning: \(variable) names no setting; the settings are \(ServiceConfiguration.keyNames.map(ServiceConfiguration.environmentVariable).joined(separator: ", "))\n".utf8))
         }

@@ -34,6 +34,14 @@ import Testing
         #expect(dicom.stdout == nifti.stdout)  // the same volumes, side by side
     }
 
+    /// GDCM aborts on this file; the CLI parses DICOM in a child, so it says so in one line.
+    @Test func saysClearlyWhenTheDICOMLibraryCrashes() throws {
+        let crash = DeploymentTests.repository.appendingPathComponent("Fuzz/corpus/dicom/crash-gdcm-assertion")
+        let result = try CLI.run("info", crash.path)
+        #expect(result.status == 1)
+        #expect(result.stderr == "kidneyseg: unusable DICOM: the DICOM reader stopped on this input (signal 6); it cannot be read safely\n")
+    }
+
     @Test func refusesAMaskNameThatIsNotNIfTI() throws {
         let result = try CLI.run("segment", SharedData.exampleDICOMSeries.path, "-o", scratch.url.appendingPathComponent("mask.dcm").path)
         #expect(result.status != 0)

@@ -27,6 +27,21 @@ extension ServiceTests {
         }
     }
 
+    /// GDCM aborts on this file (an assertion the fuzzer found): the child reader stops, the
+    /// upload gets 422, and the service carries on.
+    @Test func survivesAFileThatCrashesTheDICOMLibrary() throws {
+        try withService { running in
+            let client = try running.client()
+            let crash = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("Fuzz/corpus/dicom/crash-gdcm-assertion")
+            let refused = try #require(try post(client, crash))
+            #expect(refused.status == 422)
+            #expect(refused.body.contains("the DICOM reader stopped on this input"))
+            client.send("GET /healthz HTTP/1.1\r\n\r\n")
+            #expect(client.response()?.status == 200)
+        }
+    }
+
     @Test func takesOneDICOMFileAndRefusesWhatIsNoImage() throws {
         try withService { running in
             let client = try running.client()

@@ -26,6 +26,7 @@ import Testing
         configuration.tokens = tokens
         configuration.maxQueuedJobs = maxQueuedJobs
         configuration.workers = workers
+        configuration.dicomReader = BuiltProducts.kidneyseg  // as `serve` sets it
         let data = scratch.url.appendingPathComponent("data")
         let store = try SQLiteJobStore(path: scratch.url.appendingPathComponent("jobs.sqlite").path)
         let service = KidneySegService(configuration: configuration, store: store, files: try JobFiles(dataDirectory: data),

@@ -75,3 +75,9 @@ public func gzip(_ data: Data) throws -> Data {
     process.waitUntilExit()
     return compressed
 }
+
+/// The executables built beside the test bundle.
+public enum BuiltProducts {
+    /// `kidneyseg`, which the service runs as its DICOM reader (`read-dicom`).
+    public static let kidneyseg = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kidneyseg")
+}
