@@ -5,6 +5,10 @@
 #include <gdcmStringFilter.h>
 #include <gdcmTransferSyntax.h>
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -138,4 +142,17 @@ extern "C" int kseg_dicom_read_pixels(const char *path, float *values, size_t co
     } catch (...) {
         return fail(error, error_capacity, "cannot decode the DICOM pixels");
     }
+}
+
+extern "C" int kseg_spawn_reader(const char *path, char *const argv[], char *const envp[], int stdout_fd) {
+    posix_spawn_file_actions_t actions;
+    if (posix_spawn_file_actions_init(&actions) != 0) return -1;
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    pid_t pid = -1;
+    int status = posix_spawn(&pid, path, &actions, nullptr, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    return status == 0 ? pid : -1;
 }

@@ -1,4 +1,8 @@
+internal import CDICOM
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The three ways a DICOM series arrives (a folder, a zip, one file), read in this process or,
 /// when `DecodeOptions.dicomReader` names an executable, in a child process.
@@ -80,31 +84,73 @@ struct DICOMChild {
     func read(_ url: URL, options: DecodeOptions) throws -> (volume: StoredVolume, summary: DICOMSeriesSummary) {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("kidneyseg-dicom-\(UUID().uuidString).nii")
         defer { try? FileManager.default.removeItem(at: output) }
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = ["read-dicom", url.path, "--output", output.path, "--max-voxels", "\(options.limits.maxVoxels)"]
+        let arguments = [executable.path, "read-dicom", url.path, "--output", output.path, "--max-voxels", "\(options.limits.maxVoxels)"]
             + (options.dicomSeriesUID.map { ["--series-uid", $0] } ?? [])
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
         // A crash there is expected of hostile input: no backtrace, just the exit.
-        process.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 }
-        let finished = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in finished.signal() }
-        do { try process.run() } catch {
-            throw VolumeIOError.invalidDICOM("cannot start the DICOM reader \(executable.path): \(error.localizedDescription)")
-        }
-        let printed = stdout.fileHandleForReading.readDataToEndOfFile()
-        if finished.wait(timeout: .now() + Self.timeout) == .timedOut {
-            process.terminate()
-            throw VolumeIOError.invalidDICOM("the DICOM reader took longer than \(Int(Self.timeout)) s")
-        }
-        guard process.terminationReason == .exit, let reply = try? JSONDecoder().decode(DICOMReaderReply.self, from: printed) else {
-            throw VolumeIOError.invalidDICOM("the DICOM reader stopped on this input (\(process.terminationReason == .uncaughtSignal ? "signal" : "status") \(process.terminationStatus)); it cannot be read safely")
+        let environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 }.map { "\($0.key)=\($0.value)" }
+        let (printed, exit) = try Self.run(arguments, environment: environment, timeout: Self.timeout)
+        guard case .exited(0) = exit, let reply = try? JSONDecoder().decode(DICOMReaderReply.self, from: printed) else {
+            throw VolumeIOError.invalidDICOM("the DICOM reader stopped on this input (\(exit)); it cannot be read safely")
         }
         guard let summary = reply.summary else { throw reply.failure }
         var stored = try NIfTIDecoder().decode(from: output, options: options)
         stored.volume.source = DICOMSeries.source
         return (stored, summary)
+    }
+
+    enum Exit: Equatable, CustomStringConvertible {
+        case exited(Int32), signal(Int32), timedOut
+
+        var description: String {
+            switch self {
+            case let .exited(status): "status \(status)"
+            case let .signal(number): "signal \(number)"
+            case .timedOut: "it took longer than \(Int(DICOMChild.timeout)) s"
+            }
+        }
+    }
+
+    /// Runs `arguments` (the executable first) with posix_spawn, reads its standard output to
+    /// the end, and reaps it; past `timeout` it is killed.
+    static func run(_ arguments: [String], environment: [String], timeout: TimeInterval) throws -> (Data, Exit) {
+        var pipe: [Int32] = [-1, -1]
+        // The child gets the write end as its standard output and closes every other descriptor.
+        guard Glibc.pipe(&pipe) == 0 else { throw VolumeIOError.invalidDICOM("cannot start the DICOM reader: no pipe") }
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup($0) } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        let pid = kseg_spawn_reader(arguments[0], argv, envp, pipe[1])
+        close(pipe[1])
+        defer { close(pipe[0]) }
+        guard pid > 0 else { throw VolumeIOError.invalidDICOM("cannot start the DICOM reader \(arguments[0])") }
+        let deadline = Date().addingTimeInterval(timeout)
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        var timedOut = false
+        while true {
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else {
+                timedOut = true
+                kill(pid, SIGKILL)
+                break
+            }
+            var poller = pollfd(fd: pipe[0], events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(min(remaining * 1000, 60_000)) + 1)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { continue }
+            let count = Glibc.read(pipe[0], &buffer, buffer.count)
+            if count > 0 {
+                data.append(contentsOf: buffer[0..<count])
+            } else if count < 0 && errno == EINTR {
+                continue
+            } else {
+                break  // end of file: the child has closed its output
+            }
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        if timedOut { return (data, .timedOut) }
+        // The wait status, decoded as WIFEXITED and WTERMSIG do.
+        return (data, status & 0x7F == 0 ? .exited((status >> 8) & 0xFF) : .signal(status & 0x7F))
     }
 }

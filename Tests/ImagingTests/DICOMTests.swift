@@ -57,6 +57,19 @@ import Testing
         #expect(try reader.readCT(from: shuffled).voxels == reader.readCT(from: SharedData.exampleDICOMSeries).voxels)
     }
 
+    /// Of two series, the one with the most slices is read unless another is named.
+    @Test func choosesTheLargestSeriesOrTheNamedOne() throws {
+        let two = try folder("two", try seriesFiles.map { ($0, $0.lastPathComponent) } + [(SharedData.pancreasSliceDICOM, "pancreas.dcm")])
+        let pancreas = "1.2.826.0.1.3680043.2.1125.1.68878959984837726447916707551399667"
+        let largest = try #require(try reader.describe(two).dicom)
+        #expect(largest.slices == 20 && largest.otherSeries == [pancreas: 1])
+        let named = VolumeReader(options: DecodeOptions(dicomSeriesUID: pancreas))
+        #expect(try named.describe(two).dicom?.slices == 1)
+        #expect(try named.readCT(from: two).voxels == reader.readCT(from: SharedData.pancreasSliceDICOM).voxels)
+        let missing = VolumeReader(options: DecodeOptions(dicomSeriesUID: "1.2.3"))
+        #expect(performing: { try missing.describe(two) }, throws: { "\($0)".contains("no CT series 1.2.3") })
+    }
+
     @Test func refusesASeriesWithAMissingSlice() throws {
         var files = try seriesFiles
         files.remove(at: 7)

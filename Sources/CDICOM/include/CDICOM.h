@@ -43,6 +43,11 @@ int kseg_dicom_read_header(const char *path, kseg_dicom_header *header, char *er
 /// stored: before the rescale slope and intercept. Returns 0, or -1 with a message in `error`.
 int kseg_dicom_read_pixels(const char *path, float *values, size_t count, char *error, size_t error_capacity);
 
+/// Starts `path` with `argv` and `envp` (both NULL-terminated), its standard output on
+/// `stdout_fd`, standard input and error on /dev/null, and no other descriptor inherited (the
+/// service's sockets stay out of it). Returns the child's pid, or -1.
+int kseg_spawn_reader(const char *path, char *const argv[], char *const envp[], int stdout_fd);
+
 #ifdef __cplusplus
 }
 #endif
