@@ -29,7 +29,7 @@ import Testing
         #expect(stages.count == 2 && stages[0].hasPrefix("swift:") && stages[1].hasPrefix("debian:") && stages[1].contains("-slim"))
         let runtime = instructions.drop { $0.keyword != "FROM" || !$0.arguments.hasPrefix("debian:") }
         let packages = runtime.filter { $0.keyword == "RUN" }.map(\.arguments).joined(separator: " ")
-        for library in ["libopenblas0", "libnifti2", "libpng16", "libsqlite3"] { #expect(packages.contains(library), "\(library)") }
+        for library in ["libopenblas0", "libnifti2", "libpng16", "libsqlite3", "libgdcm3.0", "libzip4"] { #expect(packages.contains(library), "\(library)") }
         #expect(!packages.contains("-dev"), "the runtime image installs development packages")
         let user = try #require(runtime.last { $0.keyword == "USER" }?.arguments)
         #expect(user != "root" && user != "0")
