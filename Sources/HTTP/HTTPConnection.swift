@@ -98,6 +98,7 @@ final class Connection: @unchecked Sendable {
             let count = recv(descriptor, server.scratch.baseAddress, server.scratch.count, 0)
             if count > 0 {
                 received(UnsafeRawBufferPointer(rebasing: server.scratch[0..<count]))
+                if case .closed = phase { return }
                 if readingPaused { return }
                 continue
             }

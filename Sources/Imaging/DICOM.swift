@@ -34,7 +34,7 @@ public struct DICOMSeriesSummary: Equatable, Sendable, Codable {
 public struct DICOMSeries: Sendable {
     static let ctImageStorage = "1.2.840.10008.5.1.4.1.1.2"
     static let enhancedCTImageStorage = "1.2.840.10008.5.1.4.1.1.2.1"
-    static let maxFiles = 10_000
+    public static let maxFiles = 10_000
 
     public let slices: [DICOMSlice]
     public let geometry: VolumeGeometry

@@ -25,6 +25,8 @@ public struct JobFiles: Sendable {
 
     /// The input under its format's extension, so that it reads back by name as well as by bytes.
     public func input(_ id: String, format: ImageFormat) -> URL { folder(id).appendingPathComponent("input" + Self.suffix(format)) }
+    /// Where a DICOM series sent as many multipart parts is kept: a folder of its files.
+    public func inputSeries(_ id: String) -> URL { folder(id).appendingPathComponent("input-series") }
     public func mask(_ id: String, format: ImageFormat) -> URL { folder(id).appendingPathComponent("mask" + Self.suffix(format.labelMapFormat)) }
     public func reference(_ id: String, format: ImageFormat) -> URL { folder(id).appendingPathComponent("reference" + Self.suffix(format)) }
     public func summary(_ id: String) -> URL { folder(id).appendingPathComponent("input.json") }
@@ -74,6 +76,22 @@ public struct JobFiles: Sendable {
 
     /// A new file under `incoming/` to receive an upload into.
     func incoming() throws -> IncomingFile { try IncomingFile(in: root.appendingPathComponent("incoming")) }
+
+    /// Gathers received files into one new folder under `incoming/` (named as `IncomingFile`
+    /// names files, so that start-up removes it if the process dies first).
+    func gather(_ parts: [URL]) throws -> URL {
+        let folder = root.appendingPathComponent("incoming").appendingPathComponent(UUID().uuidString.lowercased())
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+            for (index, part) in parts.enumerated() {
+                try FileManager.default.moveItem(at: part, to: folder.appendingPathComponent(String(format: "part-%05d", index)))
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: folder)
+            throw APIError(507, "insufficient_storage", "the upload could not be stored: \(error.localizedDescription)")
+        }
+        return folder
+    }
 
     public func delete(_ id: String) { try? FileManager.default.removeItem(at: folder(id)) }
 

@@ -91,7 +91,7 @@ struct InputSummary: Codable, Equatable {
     }
 
     /// The mask's file name: `mask` with the input's extension (NIfTI for a DICOM input).
-    var maskFile: String { file.hasSuffix(".dcm") ? "mask.nii.gz" : "mask" + file.dropFirst("input".count) }
+    var maskFile: String { format == ImageFormat.dicom.description ? "mask.nii.gz" : "mask" + file.dropFirst("input".count) }
 
     enum CodingKeys: String, CodingKey {
         case file, reference, format, dims, orientation

@@ -47,7 +47,8 @@ extension KidneySegService {
             let reference = try uploads["reference"].map { try validateReference($0, for: volume, reader: reader) }
             var job = Job(caseID: query["case_id"], inputFormat: volume.source.format.description, createdAt: Date(),
                           options: String(decoding: try JSONEncoder().encode(options), as: UTF8.self))
-            let input = files.input(job.id, format: volume.source.format)
+            let input = (try? image.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true
+                ? files.inputSeries(job.id) : files.input(job.id, format: volume.source.format)
             try files.place(image, at: input)
             placed = job.id
             var summary = InputSummary(volume, file: input.lastPathComponent, png: options.pngMapping)
@@ -79,15 +80,21 @@ extension KidneySegService {
         hash.update(data: Data("case_id=\(caseID ?? "")".utf8))
         for (field, url) in uploads.sorted(by: { $0.key < $1.key }) {
             hash.update(data: Data("\n\(field)\n".utf8))
-            guard let file = FileHandle(forReadingAtPath: url.path) else { throw APIError(500, "storage_error", "cannot read the upload back") }
-            defer { try? file.close() }
-            while let chunk = try file.read(upToCount: 1 << 20), !chunk.isEmpty { hash.update(data: chunk) }
+            // A gathered DICOM series: its parts in order.
+            let isSeries = (try? url.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true
+            let members = isSeries ? try FileManager.default.contentsOfDirectory(at: url, includingPropertiesForKeys: nil).sorted { $0.path < $1.path } : [url]
+            for member in members {
+                guard let file = FileHandle(forReadingAtPath: member.path) else { throw APIError(500, "storage_error", "cannot read the upload back") }
+                defer { try? file.close() }
+                while let chunk = try file.read(upToCount: 1 << 20), !chunk.isEmpty { hash.update(data: chunk) }
+            }
         }
         return hash.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
     /// The uploaded files by form field: a plain body is the image; a multipart/form-data body
-    /// has an `image` part and may have a `reference` part.
+    /// has an `image` part and may have a `reference` part. Several `image` parts are the files
+    /// of one DICOM series, gathered into a folder.
     func receiveUploads(_ request: HTTPRequest) throws -> [String: URL] {
         let limit = configuration.maxUploadMegabytes << 20
         guard let type = request.head.value("Content-Type"), type.lowercased().hasPrefix("multipart/") else {
@@ -98,6 +105,7 @@ extension KidneySegService {
         }
         var parser = MultipartParser(boundary: boundary)
         var received: [String: URL] = [:]
+        var images: [URL] = []
         var current: (name: String, file: IncomingFile)?
         var total = 0
         do {
@@ -105,9 +113,10 @@ extension KidneySegService {
                 for event in try parser.feed(piece) {
                     switch event {
                     case let .partHead(name, _, _):
-                        guard ["image", "reference"].contains(name), received[name] == nil else {
-                            throw APIError(400, "unexpected_part", "form field \(name) is not image or reference, or appears twice")
+                        guard name == "image" || (name == "reference" && received[name] == nil) else {
+                            throw APIError(400, "unexpected_part", "form field \(name) is not image or reference, or the reference appears twice")
                         }
+                        guard images.count < DICOMSeries.maxFiles else { throw APIError(413, "body_too_large", "more than \(DICOMSeries.maxFiles) image parts") }
                         current = (name, try files.incoming())
                     case let .partBody(bytes):
                         total += bytes.count
@@ -115,8 +124,8 @@ extension KidneySegService {
                         try current?.file.append(bytes, limit: limit)
                     case .partEnd:
                         if let part = current {
-                            guard part.file.size > 0 else { throw APIError(400, "empty_body", "the \(part.name) part is empty: send a NIfTI or PNG file") }
-                            received[part.name] = try part.file.finish()
+                            guard part.file.size > 0 else { throw APIError(400, "empty_body", "the \(part.name) part is empty: send a NIfTI, PNG or DICOM file") }
+                            if part.name == "image" { images.append(try part.file.finish()) } else { received[part.name] = try part.file.finish() }
                         }
                         current = nil
                     case .end:
@@ -125,9 +134,11 @@ extension KidneySegService {
                 }
             }
             guard parser.isFinished else { throw APIError(400, "incomplete_multipart", MultipartError.incomplete.description) }
+            if images.count == 1 { received["image"] = images[0] }
+            if images.count > 1 { received["image"] = try files.gather(images) }
         } catch {
             current?.file.discard()
-            for url in received.values { try? FileManager.default.removeItem(at: url) }
+            for url in Array(received.values) + images { try? FileManager.default.removeItem(at: url) }
             if let error = error as? MultipartError { throw APIError(400, "invalid_multipart", error.description) }
             throw error
         }

@@ -57,3 +57,25 @@ extension ServiceTests {
         }
     }
 }
+
+extension ServiceTests {
+    /// A series sent as one multipart part per DICOM file, in any order.
+    @Test func segmentsADICOMSeriesSentAsManyParts() throws {
+        try withService { running in
+            let parts = try ZipFixture.exampleSeriesFiles.reversed().map { (name: "image", file: $0) }
+            let body = try multipart(parts)
+            let client = try running.client()
+            client.send("POST /v1/jobs HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=kidneyseg-test-boundary\r\nContent-Length: \(body.count)\r\n\r\n")
+            client.send(body)
+            let accepted = try #require(client.response())
+            #expect(accepted.status == 202, "\(accepted.body)")
+            let job = waitForJob(client, try #require(accepted.headers["location"]))
+            #expect(job["status"] as? String == "succeeded", "\(job)")
+            let input = try #require(job["input"] as? [String: Any])
+            #expect(input["dims"] as? [Int] == [512, 512, 20])
+            #expect(input["file"] as? String == "input-series")
+            client.send("GET \(accepted.headers["location"]!)/mask HTTP/1.1\r\n\r\n")
+            #expect(client.response()?.headers["content-disposition"] == "attachment; filename=\"mask.nii.gz\"")
+        }
+    }
+}

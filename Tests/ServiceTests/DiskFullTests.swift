@@ -100,7 +100,13 @@ struct DiskFullTests {
             }
             let filler = fill(disk)
             #expect(seen.status == "running")
-            Thread.sleep(forTimeInterval: 3)  // the job ends meanwhile: its mask cannot be written
+            // The job ends meanwhile: its mask cannot be written, and the worker says so in the log.
+            let id = String(location.split(separator: "/").last!)
+            for _ in 0..<600 {
+                let log = (try? String(contentsOf: TestLogging.file, encoding: .utf8)) ?? ""
+                if log.contains("job \(id) failed") { break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
             try FileManager.default.removeItem(at: filler)
             var final = status(client, location)
             for _ in 0..<100 where final.status == "running" {
