@@ -7,32 +7,11 @@ import Glibc
 ///
 /// A connection waits for a request head, hands the request to the responder (on the global
 /// queue, or on a thread of its own for a request with a body) while it keeps feeding the body
-/// into the request's channel, sends the response, and
-/// either waits for the next request or closes. The socket is read only while something wants
+/// into the request's channel, sends the response, and either waits for the next request or
+/// closes. The socket is read only while something wants
 /// its bytes, so a responder that reads slowly slows the client, and a pipelined request waits
 /// in the kernel until its turn.
 final class Connection: @unchecked Sendable {
-    /// A request and its progress while the responder has it.
-    final class Exchange: @unchecked Sendable {  // touched only on the loop
-        let head: HTTPRequestHead
-        let request: HTTPRequest
-        /// A request with a body holds one of the server's upload slots until it is answered or
-        /// preempted.
-        var holdsUploadSlot: Bool
-        let started = DispatchTime.now().uptimeNanoseconds
-        /// The body will not arrive: it failed, timed out or the client hung up.
-        var bodyStopped = false
-        /// The client waits for `100 Continue`, which the responder has not asked for yet.
-        var awaitingContinue: Bool
-
-        init(head: HTTPRequestHead, request: HTTPRequest, hasBody: Bool) {
-            self.head = head
-            self.request = request
-            holdsUploadSlot = hasBody
-            awaitingContinue = hasBody && head.expectsContinue
-        }
-    }
-
     enum Phase {
         /// Waiting for (the rest of) a request head.
         case awaitingHead

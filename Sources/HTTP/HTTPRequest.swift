@@ -33,6 +33,27 @@ public final class HTTPRequest: @unchecked Sendable {
     }
 }
 
+/// A request and its progress while the responder has it; touched only on the server's loop.
+final class Exchange: @unchecked Sendable {
+    let head: HTTPRequestHead
+    let request: HTTPRequest
+    /// A request with a body holds one of the server's upload slots until it is answered or
+    /// preempted.
+    var holdsUploadSlot: Bool
+    let started = DispatchTime.now().uptimeNanoseconds
+    /// The body will not arrive: it failed, timed out or the client hung up.
+    var bodyStopped = false
+    /// The client waits for `100 Continue`, which the responder has not asked for yet.
+    var awaitingContinue: Bool
+
+    init(head: HTTPRequestHead, request: HTTPRequest, hasBody: Bool) {
+        self.head = head
+        self.request = request
+        holdsUploadSlot = hasBody
+        awaitingContinue = hasBody && head.expectsContinue
+    }
+}
+
 /// Body pieces from the event loop (`put`, `finish`, `fail`) to the responder (`take`).
 final class BodyChannel: @unchecked Sendable {
     /// Above this many buffered bytes the event loop stops reading the socket.
