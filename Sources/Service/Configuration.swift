@@ -28,6 +28,10 @@ public struct ServiceConfiguration: Equatable, Sendable {
     public var openHealthEndpoints = true
     /// Refuse to start without tokens, so that a production deployment cannot run open by mistake.
     public var requireTokens = false
+    /// The secret that signs the links to a job's page; empty makes a random one at each start.
+    public var linkSecret = ""
+    /// How long a signed link to a job's page stays valid, in minutes.
+    public var linkMinutes = 1440
 
     /// The executable that parses DICOM uploads in a child process (`kidneyseg read-dicom`), so
     /// that a crash in GDCM on a hostile file cannot stop the service; `serve` sets it to itself.
@@ -52,6 +56,8 @@ public struct ServiceConfiguration: Equatable, Sendable {
         ("tokens", { $0.tokens = $1.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }),
         ("open_health_endpoints", { $0.openHealthEndpoints = try boolean($1, "open_health_endpoints") }),
         ("require_tokens", { $0.requireTokens = try boolean($1, "require_tokens") }),
+        ("link_secret", { $0.linkSecret = $1 }),
+        ("link_minutes", { $0.linkMinutes = try integer($1, "link_minutes") }),
     ]
 
     /// Every key's name, in the order the file documents them.
@@ -112,6 +118,7 @@ public struct ServiceConfiguration: Equatable, Sendable {
         guard maxQueuedJobs >= 1 else { throw ConfigurationError("max_queued_jobs must be at least 1") }
         guard maxAttempts >= 1 else { throw ConfigurationError("max_attempts must be at least 1") }
         guard maxConnections >= 1 else { throw ConfigurationError("max_connections must be at least 1") }
+        guard linkMinutes >= 1 else { throw ConfigurationError("link_minutes must be at least 1") }
         guard maxConcurrentUploads >= 1 else { throw ConfigurationError("max_concurrent_uploads must be at least 1") }
         guard !dataDirectory.isEmpty, !modelsDirectory.isEmpty else { throw ConfigurationError("data_dir and models_dir must be set") }
         guard !requireTokens || !tokens.isEmpty else {

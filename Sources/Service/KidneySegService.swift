@@ -14,6 +14,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
     let files: JobFiles
     let ensemble: Ensemble
     let workers: WorkerPool
+    public let links: ViewLinks
     private let metrics = ServiceMetrics()
     private let logger = Logger(label: "kidneyseg.service")
 
@@ -22,6 +23,8 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         self.store = store
         self.files = files
         self.ensemble = ensemble
+        links = ViewLinks(secret: configuration.linkSecret.isEmpty ? nil : configuration.linkSecret,
+                          lifetime: TimeInterval(configuration.linkMinutes * 60))
         workers = WorkerPool(count: configuration.workers, threads: configuration.computeThreads(cores: cores), store: store,
                              files: files, pipeline: SegmentationPipeline(ensemble: ensemble), inferenceSeconds: metrics.inferenceSeconds,
                              dicomReader: configuration.dicomReader)
@@ -84,7 +87,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         case ("DELETE", "/v1/jobs/{id}"): return try cancelOrDelete(segments[2])
         case ("GET", "/v1/jobs/{id}/mask"): return try mask(segments[2])
         case ("GET", "/v1/jobs/{id}/overlay.png"): return try overlay(segments[2], query)
-        case ("GET", "/v1/jobs/{id}/view"): return try viewer(segments[2])
+        case ("GET", "/v1/jobs/{id}/view"): return try viewer(segments[2], query)
         case ("PUT", "/v1/jobs/{id}/reference"):
             try requireFraming(request)
             return try attachReference(request, to: segments[2])
@@ -102,9 +105,15 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         let presented = request.head.value("Authorization").flatMap { value -> String? in
             value.lowercased().hasPrefix("bearer ") ? String(value.dropFirst(7)).trimmingCharacters(in: .whitespaces) : nil
         }
-        guard let presented, configuration.tokens.contains(where: { constantTimeEqual($0, presented) }) else {
-            throw APIError(401, "unauthorized", "send Authorization: Bearer <token>", headers: ["WWW-Authenticate": "Bearer"])
+        if let presented, configuration.tokens.contains(where: { constantTimeEqual($0, presented) }) { return }
+        // A browser has no token: a job's signed link opens its page and what the page loads.
+        let segments = request.head.path.split(separator: "/").map(String.init)
+        if request.head.method == "GET", segments.count == 4, segments[0] == "v1", segments[1] == "jobs",
+           ["view", "overlay.png", "mask"].contains(segments[3]) {
+            guard let refusal = links.refusal(of: Self.query(request.head.target), for: segments[2], now: Date()) else { return }
+            throw APIError(401, "unauthorized", refusal, headers: ["WWW-Authenticate": "Bearer"])
         }
+        throw APIError(401, "unauthorized", "send Authorization: Bearer <token>", headers: ["WWW-Authenticate": "Bearer"])
     }
 
     /// Ready when the models are loaded, the database takes a write, the data directory has room
@@ -155,8 +164,15 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
     }
 
     /// A plain page for clinicians: the overlays with a slice slider, and the volumes.
-    private func viewer(_ id: String) throws -> HTTPResponse {
+    private func viewer(_ id: String, _ query: [String: String]) throws -> HTTPResponse {
         let job = try succeededJob(id, "its view exists")
+        // Opened by its signed link, the page passes the signature on to what it loads: digits
+        // and hex only, so nothing else from the query reaches the page.
+        var signed = ""
+        if let expires = query["expires"], let signature = query["signature"],
+           expires.allSatisfy({ $0.isASCII && $0.isNumber }), signature.allSatisfy({ $0.isASCII && $0.isHexDigit }), !expires.isEmpty, !signature.isEmpty {
+            signed = "&expires=\(expires)&signature=\(signature)"
+        }
         let summary = try files.readSummary(id)
         let results = try JSONDecoder().decode(JobResults.self, from: Data(contentsOf: files.result(id)))
         let slices = summary.axialSlices
@@ -173,12 +189,13 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
             <ul>\(volumes)</ul>
             <input type="range" id="slice" min="0" max="\(slices - 1)" value="\(slices / 2)" style="width:512px">
             <span id="number">\(slices / 2)</span> / \(slices - 1)<br>
-            <img id="overlay" src="overlay.png?slice=\(slices / 2)" alt="axial slice with the segmentation">
+            <img id="overlay" src="overlay.png?slice=\(slices / 2)\(signed)" alt="axial slice with the segmentation">
+            <p><a href="mask?\(signed.dropFirst())">Download the label map</a></p>
             <script>
             const slider = document.getElementById("slice");
             slider.oninput = () => {
               document.getElementById("number").textContent = slider.value;
-              document.getElementById("overlay").src = "overlay.png?slice=" + slider.value;
+              document.getElementById("overlay").src = "overlay.png?slice=" + slider.value + "\(signed)";
             };
             </script>
             </body></html>
@@ -284,7 +301,9 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
     func representation(of job: Job) throws -> Data {
         let summary = try? files.readSummary(job.id)
         let results = try? JSONDecoder().decode(JobResults.self, from: Data(contentsOf: files.result(job.id)))
-        return try JSONEncoder.api.encode(JobRepresentation(job, input: summary, results: results))
+        var representation = JobRepresentation(job, input: summary, results: results)
+        representation.links["view_signed"] = links.link(for: job.id, now: Date())
+        return try JSONEncoder.api.encode(representation)
     }
 
     /// The query string's parameters, percent-decoded.

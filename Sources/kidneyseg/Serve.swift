@@ -28,6 +28,7 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("open-health-endpoints"), help: "Whether /healthz, /readyz and /metrics answer without a token (true or false).")
     var openHealthEndpoints: String?
     @Option(name: .customLong("require-tokens"), help: "Refuse to start without tokens (true or false).") var requireTokens: String?
+    @Option(name: .customLong("link-minutes"), help: "How long a signed link to a job's page stays valid.") var linkMinutes: Int?
     @Option(name: .customLong("drain-seconds"), help: "On SIGTERM, how long running jobs may finish before they are queued again.")
     var drainSeconds: Double = 30
 
@@ -35,7 +36,7 @@ struct Serve: ParsableCommand {
         let numbers: [String: Int?] = [
             "port": port, "workers": workers, "threads_per_worker": threadsPerWorker, "max_upload_mb": maxUploadMegabytes,
             "max_queued_jobs": maxQueuedJobs, "max_attempts": maxAttempts, "max_connections": maxConnections,
-            "max_concurrent_uploads": maxConcurrentUploads,
+            "max_concurrent_uploads": maxConcurrentUploads, "link_minutes": linkMinutes,
         ]
         let texts: [String: String?] = [
             "host": host, "data_dir": dataDirectory, "models_dir": modelsDirectory,
