@@ -48,7 +48,10 @@ public struct ConnectedComponents: Sendable {
 ///   (a kidney the model split in two, or a true kidney beside an error of the same size, which
 ///   the rule cannot tell apart); smaller ones are not plausible as a kidney and go (a horseshoe
 ///   kidney is one region, and stays whole);
-/// - a renal tumour grows from the kidney: tumour regions that touch no kidney go.
+/// - a renal tumour grows from the kidney: tumour regions that touch no kidney go, and in a
+///   volume a region whose kidney is under `minimumKidneyForTumourMillilitres` and smaller than
+///   its tumour loses the tumour (a large "tumour" on a sliver of "kidney" is another organ, as
+///   the spleen on the example DICOM slab).
 public struct LabelCleanup: Equatable, Sendable, Codable {
     public var minimumComponentMillilitres: Double
     public var minimumSliceAreaSquareMillimetres: Double
@@ -56,17 +59,20 @@ public struct LabelCleanup: Equatable, Sendable, Codable {
     public var oneKidneyPerSide: Bool
     public var sideRegionShare: Double
     public var tumourMustTouchKidney: Bool
+    public var minimumKidneyForTumourMillilitres: Double
     /// Holes enclosed by kidney or tumour within a slice are filled.
     public var fillHolesPerSlice: Bool
 
     public init(minimumComponentMillilitres: Double = 1, minimumSliceAreaSquareMillimetres: Double = 100, insideBody: Bool = true,
-                oneKidneyPerSide: Bool = true, sideRegionShare: Double = 0.25, tumourMustTouchKidney: Bool = true, fillHolesPerSlice: Bool = false) {
+                oneKidneyPerSide: Bool = true, sideRegionShare: Double = 0.25, tumourMustTouchKidney: Bool = true,
+                minimumKidneyForTumourMillilitres: Double = 10, fillHolesPerSlice: Bool = false) {
         self.minimumComponentMillilitres = minimumComponentMillilitres
         self.minimumSliceAreaSquareMillimetres = minimumSliceAreaSquareMillimetres
         self.insideBody = insideBody
         self.oneKidneyPerSide = oneKidneyPerSide
         self.sideRegionShare = sideRegionShare
         self.tumourMustTouchKidney = tumourMustTouchKidney
+        self.minimumKidneyForTumourMillilitres = minimumKidneyForTumourMillilitres
         self.fillHolesPerSlice = fillHolesPerSlice
     }
 
@@ -90,6 +96,14 @@ public struct LabelCleanup: Equatable, Sendable, Codable {
                 for index in onSide where index != best && Double(regions.summaries[index].kidneyVoxels) < enough {
                     regions.remove(index, from: &stack)
                 }
+            }
+        }
+        if tumourMustTouchKidney && stack.sliceCount > 1 {
+            let voxelMillilitres = pixelArea * stack.spacing.z / 1000
+            for index in regions.kept {
+                let region = regions.summaries[index]
+                guard Double(region.kidneyVoxels) * voxelMillilitres < minimumKidneyForTumourMillilitres, region.kidneyVoxels < region.tumourVoxels else { continue }
+                for voxel in region.members where stack.voxels[voxel] == tumour { stack.voxels[voxel] = 0 }
             }
         }
         if tumourMustTouchKidney { removeTumourApartFromKidney(&stack.voxels, size: stack.size) }

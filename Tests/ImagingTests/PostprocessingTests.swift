@@ -51,10 +51,26 @@ import Testing
         #expect(labels.voxels[index(8, 8, 0, in: size)] == 0)
     }
 
-    @Test func keepsTumourOnlyWhereItTouchesKidney() {
+    /// In a volume, a "tumour" larger than a sliver of kidney it sits on (under 10 mL) goes; the
+    /// kidney stays. On a single slice, which has no volume, the rule does not apply.
+    @Test func dropsTumourOnASliverOfKidney() {
         let size = GridSize(x: 10, y: 3, z: 3)
         var voxels = [UInt8](repeating: 0, count: size.voxelCount)
         voxels[index(0, 1, 1, in: size)] = 1
+        for x in 1...5 { voxels[index(x, 1, 1, in: size)] = 2 }
+        var labels = stack(size, voxels)
+        LabelCleanup(minimumComponentMillilitres: 0, oneKidneyPerSide: false).apply(to: &labels, body: body(size))
+        #expect(labels.voxels.filter { $0 == 2 }.isEmpty)
+        #expect(labels.voxels[index(0, 1, 1, in: size)] == 1)
+        var sized = stack(size, voxels)
+        LabelCleanup(minimumComponentMillilitres: 0, oneKidneyPerSide: false, minimumKidneyForTumourMillilitres: 0).apply(to: &sized, body: body(size))
+        #expect(sized.voxels.filter { $0 == 2 }.count == 5)
+    }
+
+    @Test func keepsTumourOnlyWhereItTouchesKidney() {
+        let size = GridSize(x: 10, y: 3, z: 3)
+        var voxels = [UInt8](repeating: 0, count: size.voxelCount)
+        for (x, y) in [(0, 1), (1, 0), (1, 2)] { voxels[index(x, y, 1, in: size)] = 1 }  // more kidney than tumour
         voxels[index(1, 1, 1, in: size)] = 2  // touches the kidney
         voxels[index(2, 2, 2, in: size)] = 2  // touches that tumour only: same component
         voxels[index(7, 1, 1, in: size)] = 2  // far from any kidney
