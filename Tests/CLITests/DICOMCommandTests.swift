@@ -6,25 +6,16 @@ import Testing
 /// `segment` on a DICOM series gives the mask it gives on dcm2niix's NIfTI of the same series.
 @Suite struct DICOMCommandTests {
     let scratch = ScratchDirectory()
-    static let hasDcm2niix = FileManager.default.isExecutableFile(atPath: "/usr/bin/dcm2niix")
-
-    @Test(.enabled(if: hasDcm2niix, "dcm2niix is not installed"))
+    @Test(.enabled(if: Dcm2niix.isInstalled, "dcm2niix is not installed"))
     func segmentsASeriesAsItsDcm2niixConversion() throws {
-        let converted = scratch.url.appendingPathComponent("converted")
-        try FileManager.default.createDirectory(at: converted, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/dcm2niix")
-        process.arguments = ["-z", "y", "-b", "n", "-f", "series", "-o", converted.path, SharedData.exampleDICOMSeries.path]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
+        let converted = try Dcm2niix.convert(SharedData.exampleDICOMSeries, into: scratch.url.appendingPathComponent("converted"))
         // The shipped models, so that the mask has labels in it to compare.
         let models = DeploymentTests.repository.appendingPathComponent("Models").path
         let fromDICOM = scratch.url.appendingPathComponent("dicom-mask.nii.gz")
         let fromNIfTI = scratch.url.appendingPathComponent("nifti-mask.nii.gz")
         let dicom = try CLI.run("segment", SharedData.exampleDICOMSeries.path, "-o", fromDICOM.path, "--models", models)
         #expect(dicom.status == 0, "\(dicom.stderr)")
-        let nifti = try CLI.run("segment", converted.appendingPathComponent("series.nii.gz").path, "-o", fromNIfTI.path, "--models", models)
+        let nifti = try CLI.run("segment", converted.path, "-o", fromNIfTI.path, "--models", models)
         #expect(nifti.status == 0, "\(nifti.stderr)")
         let reader = VolumeReader()
         let (a, b) = (try reader.readLabels(from: fromDICOM), try reader.readLabels(from: fromNIfTI))

@@ -73,17 +73,9 @@ import Testing
         var jobs: [String] = []
         for run in 0..<2 {
             let output = scratch.url.appendingPathComponent("result-\(run)")
-            let bridge = Process()
-            bridge.executableURL = URL(fileURLWithPath: "/bin/bash")
-            bridge.arguments = [Self.repository.appendingPathComponent("Deploy/pacs-bridge.sh").path, SharedData.exampleCT.path, output.path]
-            bridge.environment = ProcessInfo.processInfo.environment.merging(["KIDNEYSEG_URL": "http://127.0.0.1:\(port)", "KIDNEYSEG_CASE_ID": "pacs 1"]) { $1 }
-            let log = Pipe()
-            bridge.standardOutput = log
-            bridge.standardError = log
-            try bridge.run()
-            let printed = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            bridge.waitUntilExit()
-            #expect(bridge.terminationStatus == 0, "\(printed)")
+            let (status, printed) = try Self.bridge([SharedData.exampleCT.path, output.path], url: "http://127.0.0.1:\(port)",
+                                                    environment: ["KIDNEYSEG_CASE_ID": "pacs 1"])
+            #expect(status == 0, "\(printed)")
             let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("summary.json"))) as? [String: Any])
             #expect(summary["status"] as? String == "succeeded" && summary["case_id"] as? String == "pacs 1")
             jobs.append(summary["id"] as? String ?? "")
@@ -119,11 +111,11 @@ import Testing
         #expect(printed.contains("cannot reach kidneyseg at http://127.0.0.1:9 (curl exit status 7)"))
     }
 
-    static func bridge(_ arguments: [String], url: String) throws -> (Int32, String) {
+    static func bridge(_ arguments: [String], url: String, environment: [String: String] = [:]) throws -> (Int32, String) {
         let bridge = Process()
         bridge.executableURL = URL(fileURLWithPath: "/bin/bash")
         bridge.arguments = [repository.appendingPathComponent("Deploy/pacs-bridge.sh").path] + arguments
-        bridge.environment = ProcessInfo.processInfo.environment.merging(["KIDNEYSEG_URL": url]) { $1 }
+        bridge.environment = ProcessInfo.processInfo.environment.merging(environment.merging(["KIDNEYSEG_URL": url]) { $1 }) { $1 }
         let log = Pipe()
         bridge.standardOutput = log
         bridge.standardError = log

@@ -19,21 +19,11 @@ import Testing
         return folder
     }
 
-    static let hasDcm2niix = FileManager.default.isExecutableFile(atPath: "/usr/bin/dcm2niix")
-
     /// The series gives the same voxels, in HU, on the same grid in the patient as dcm2niix's
     /// NIfTI of it.
-    @Test(.enabled(if: hasDcm2niix, "dcm2niix is not installed"))
+    @Test(.enabled(if: Dcm2niix.isInstalled, "dcm2niix is not installed"))
     func readsTheExampleSeriesAsDcm2niixDoes() throws {
-        let output = scratch.url.appendingPathComponent("dcm2niix")
-        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/dcm2niix")
-        process.arguments = ["-z", "y", "-b", "n", "-f", "series", "-o", output.path, SharedData.exampleDICOMSeries.path]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        let converted = try reader.readCT(from: output.appendingPathComponent("series.nii.gz"))
+        let converted = try reader.readCT(from: Dcm2niix.convert(SharedData.exampleDICOMSeries, into: scratch.url.appendingPathComponent("dcm2niix")))
         let series = try reader.readCT(from: SharedData.exampleDICOMSeries)
         #expect(series.geometry.size == GridSize(x: 512, y: 512, z: 20))
         #expect(converted.geometry.gridMismatch(with: series.geometry) == nil)

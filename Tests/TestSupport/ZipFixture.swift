@@ -29,3 +29,20 @@ public enum ZipFixture {
         }
     }
 }
+
+/// dcm2niix (Debian's), the independent DICOM-to-NIfTI converter the DICOM reader is checked against.
+public enum Dcm2niix {
+    public static let isInstalled = FileManager.default.isExecutableFile(atPath: "/usr/bin/dcm2niix")
+
+    /// Converts the DICOM folder into `output/series.nii.gz` and returns its URL.
+    public static func convert(_ folder: URL, into output: URL) throws -> URL {
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/dcm2niix")
+        process.arguments = ["-z", "y", "-b", "n", "-f", "series", "-o", output.path, folder.path]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return output.appendingPathComponent("series.nii.gz")
+    }
+}
