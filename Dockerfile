@@ -2,7 +2,7 @@
 # libraries. The image serves on port 8080 with the models baked in and the data on a volume.
 FROM swift:6.0-bookworm AS build
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libnifti-dev libopenblas-dev libpng-dev libsqlite3-dev zlib1g-dev libgdcm-dev libzip-dev \
+    && apt-get install -y --no-install-recommends libnifti-dev libopenblas-dev libpng-dev libsqlite3-dev zlib1g-dev libgdcm-dev libdcmtk-dev libzip-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
@@ -14,7 +14,7 @@ RUN swift build -c release --static-swift-stdlib \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libopenblas0 libnifti2-2 libznz3 libpng16-16 libsqlite3-0 zlib1g libgdcm3.0 libzip4 \
+    && apt-get install -y --no-install-recommends libopenblas0 libnifti2-2 libznz3 libpng16-16 libsqlite3-0 zlib1g libgdcm3.0 libdcmtk17 libzip4 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/kidneyseg --create-home kidneyseg
 COPY --from=build /out/bin/ /usr/local/bin/

@@ -18,6 +18,15 @@ public struct DICOMSeriesSummary: Equatable, Sendable, Codable {
         case frameOfReferenceUID = "frame_of_reference_uid", slices, transferSyntaxes = "transfer_syntaxes"
         case otherSeries = "other_series", skipped
     }
+
+    /// Why a DICOM SEG cannot be made for this series, or nil when it can: a SEG belongs to its
+    /// source's study and references its series, so both need their UIDs (anonymisers sometimes
+    /// blank them).
+    public var segmentationRefusal: String? {
+        let missing = [("Study", studyInstanceUID), ("Series", seriesInstanceUID)].filter { $0.1.isEmpty }.map(\.0)
+        guard !missing.isEmpty else { return nil }
+        return "the source series has no \(missing.joined(separator: " or ")) Instance UID, so a DICOM SEG could not refer to it"
+    }
 }
 
 /// A CT series from DICOM files: each file parsed and decompressed by GDCM, the series chosen,

@@ -28,6 +28,8 @@ public struct JobFiles: Sendable {
     /// Where a DICOM series sent as many multipart parts is kept: a folder of its files.
     public func inputSeries(_ id: String) -> URL { folder(id).appendingPathComponent("input-series") }
     public func mask(_ id: String, format: ImageFormat) -> URL { folder(id).appendingPathComponent("mask" + Self.suffix(format.labelMapFormat)) }
+    /// A DICOM input's mask as DICOM SEG, beside the NIfTI one.
+    public func segmentation(_ id: String) -> URL { folder(id).appendingPathComponent("mask.seg.dcm") }
     public func reference(_ id: String, format: ImageFormat) -> URL { folder(id).appendingPathComponent("reference" + Self.suffix(format)) }
     public func summary(_ id: String) -> URL { folder(id).appendingPathComponent("input.json") }
     public func result(_ id: String) -> URL { folder(id).appendingPathComponent("result.json") }

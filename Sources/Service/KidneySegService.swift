@@ -85,7 +85,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         case ("GET", "/v1/jobs"): return try list(query)
         case ("GET", "/v1/jobs/{id}"): return try describe(segments[2])
         case ("DELETE", "/v1/jobs/{id}"): return try cancelOrDelete(segments[2])
-        case ("GET", "/v1/jobs/{id}/mask"): return try mask(segments[2])
+        case ("GET", "/v1/jobs/{id}/mask"): return try mask(segments[2], query, accept: request.head.value("Accept"))
         case ("GET", "/v1/jobs/{id}/overlay.png"): return try overlay(segments[2], query)
         case ("GET", "/v1/jobs/{id}/view"): return try viewer(segments[2], query)
         case ("PUT", "/v1/jobs/{id}/reference"):
@@ -269,7 +269,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
     }
 
     /// The job, which must have succeeded for `what` to exist.
-    private func succeededJob(_ id: String, _ what: String) throws -> Job {
+    func succeededJob(_ id: String, _ what: String) throws -> Job {
         let job = try existingJob(id)
         guard job.status == .succeeded else { throw APIError(409, "not_ready", "job \(id) is \(job.status.rawValue); \(what) once it has succeeded") }
         return job
@@ -281,17 +281,8 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         return try .json(200, representation(of: job), headers: job.status.isFinished ? [] : [("Retry-After", "2")])
     }
 
-    private func mask(_ id: String) throws -> HTTPResponse {
-        _ = try succeededJob(id, "its mask exists")
-        let summary = try files.readSummary(id)
-        let mask = files.folder(id).appendingPathComponent(summary.maskFile)
-        let name = mask.lastPathComponent
-        let type = name.hasSuffix(".png") ? "image/png" : name.hasSuffix(".gz") ? "application/gzip" : "application/octet-stream"
-        return try fileResponse(mask, type: type, headers: [("Content-Disposition", "attachment; filename=\"\(mask.lastPathComponent)\"")])
-    }
-
     /// A result file, streamed from disk; a succeeded job lacking it has lost files.
-    private func fileResponse(_ url: URL, type: String, headers: [(String, String)] = []) throws -> HTTPResponse {
+    func fileResponse(_ url: URL, type: String, headers: [(String, String)] = []) throws -> HTTPResponse {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw APIError(500, "missing_result", "\(url.lastPathComponent) is missing from the job's folder")
         }

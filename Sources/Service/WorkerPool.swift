@@ -101,7 +101,8 @@ final class WorkerPool: @unchecked Sendable {
         do {
             let reader = try JobOptions(of: job).reader(dicomReader: dicomReader)
             let summary = try files.readSummary(job.id)
-            let ct = try reader.readCT(from: files.folder(job.id).appendingPathComponent(summary.file))
+            let input = files.folder(job.id).appendingPathComponent(summary.file)
+            let ct = try reader.readCT(from: input)
             var lastSaved = Date.distantPast
             let result = try pipeline.segment(ct, progress: { done, total in
                 guard Date().timeIntervalSince(lastSaved) > 0.5 || done == total else { return }
@@ -109,6 +110,9 @@ final class WorkerPool: @unchecked Sendable {
                 _ = try? self.store.transition(job.id, .progress(done: done, total: total), at: Date())
             }, isCancelled: { [store] in self.isAbandoning || (try? store.job(job.id))?.status == .cancelled })
             try writeLabelMap(result.labels, to: files.mask(job.id, format: ct.source.format))
+            if ct.source.format == .dicom, summary.dicom?.segmentationRefusal == nil {
+                try DICOMSegmentation.write(result.labels, seriesAt: input, options: reader.options, to: files.segmentation(job.id))
+            }
             try files.writeOverlays(ct: ct.axialStack(), labels: result.labels.axialStack(), for: job.id)
             let results = JobResults(volumes: classVolumes(result.labels), sides: result.sides.sides, metrics: nil)
             try JSONEncoder.api.encode(results).write(to: files.result(job.id), options: .atomic)

@@ -7,9 +7,9 @@ struct KidneySeg: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kidneyseg",
         abstract: "Kidney and kidney-tumour segmentation of abdominal CT.",
-        version: "0.6.0",
+        version: kidneysegVersion,
         subcommands: [Serve.self, Segment.self, Train.self, Synth.self, StackSlices.self, Info.self, Evaluate.self, EvaluateSet.self, Overlay.self, Backup.self, Bench.self, BenchTrain.self,
-                      ReadDICOM.self]
+                      ReadDICOM.self, WriteSEG.self]
     )
 
     /// Runs the command. Every failure is one line on stderr and a non-zero exit status; help and

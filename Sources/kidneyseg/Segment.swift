@@ -7,13 +7,13 @@ import NeuralNet
 struct Segment: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Segment kidneys and tumours in a CT volume or slice with the model ensemble.",
-        discussion: "The label map is written in the input's own format and geometry: NIfTI in, NIfTI out; PNG in, label PNG out."
+        discussion: "The label map is written in the input's own format and geometry: NIfTI in, NIfTI out; PNG in, label PNG out; DICOM in, NIfTI or (named .dcm) DICOM SEG out."
     )
 
-    @Argument(help: "The CT: NIfTI (.nii, .nii.gz) or PNG.")
+    @Argument(help: "The CT: NIfTI (.nii, .nii.gz), PNG, or DICOM (a folder, a zip or one file).")
     var input: String
 
-    @Option(name: .shortAndLong, help: "Where to write the label map.")
+    @Option(name: .shortAndLong, help: "Where to write the label map (.nii, .nii.gz or .png; .dcm for DICOM SEG of a DICOM input).")
     var output: String
 
     @Option(help: "A reference label map: prints Dice, recall and precision against it.")
@@ -29,7 +29,11 @@ struct Segment: ParsableCommand {
         try Self.checkOutputName(output, for: ct.source.format)
         let pipeline = try SegmentationPipeline(ensemble: models.ensemble())
         let result = try pipeline.segment(ct)
-        try writeLabelMap(result.labels, to: URL(argument: output))
+        if Self.isSEG(output) {
+            try DICOMSegmentation.write(result.labels, seriesAt: URL(argument: input), options: reading.reader.options, to: URL(argument: output))
+        } else {
+            try writeLabelMap(result.labels, to: URL(argument: output))
+        }
         for volume in classVolumes(result.labels) {
             print("\(volume.label.name): \(volume.voxels) voxels, \(String(format: "%.2f", volume.millilitres)) mL")
         }
@@ -49,13 +53,21 @@ struct Segment: ParsableCommand {
             guard name.hasSuffix(".png") else {
                 throw CommandError("the label map is written in the input's format, PNG: name the output .png, not \(URL(argument: output).lastPathComponent)")
             }
+        } else if format == .dicom {
+            guard name.hasSuffix(".nii") || name.hasSuffix(".nii.gz") || isSEG(name) else {
+                throw CommandError("a DICOM input's label map is NIfTI or DICOM SEG: name the output .nii, .nii.gz or .dcm, not \(URL(argument: output).lastPathComponent)")
+            }
         } else {
             guard name.hasSuffix(".nii") || name.hasSuffix(".nii.gz") else {
-                let rule = format == .dicom ? "a DICOM input's label map is NIfTI" : "the label map is written in the input's format, NIfTI"
+                let rule = isSEG(name) ? "DICOM SEG is written for DICOM inputs only; this one's label map is NIfTI" : "the label map is written in the input's format, NIfTI"
                 throw CommandError("\(rule): name the output .nii or .nii.gz, not \(URL(argument: output).lastPathComponent)")
             }
         }
     }
+}
+
+extension Segment {
+    static func isSEG(_ output: String) -> Bool { output.lowercased().hasSuffix(".dcm") }
 }
 
 /// Where the model ensemble comes from.

@@ -24,6 +24,54 @@ extension ServiceTests {
             #expect(mask.status == 200)
             #expect(mask.headers["content-type"] == "application/gzip")
             #expect(mask.headers["content-disposition"] == "attachment; filename=\"mask.nii.gz\"")
+            // Its anonymiser blanked the Study and Series UIDs, so no SEG can refer to it.
+            client.send("GET \(accepted.headers["location"]!)/mask?format=dicom-seg HTTP/1.1\r\n\r\n")
+            let seg = try #require(client.response())
+            #expect(seg.status == 406)
+            #expect(seg.body.contains("this job's mask is available as nifti, not dicom-seg; the source series has no Study or Series Instance UID"), "\(seg.body)")
+        }
+    }
+
+    /// A series with its UIDs: the mask is also DICOM SEG, by `?format=dicom-seg` or by Accept,
+    /// valid to dciodvfy and, read back by pydicom, the NIfTI mask frame for frame.
+    @Test(.enabled(if: SEGCheck.isAvailable, "dciodvfy or pydicom is not installed"))
+    func servesTheMaskAsDICOMSEG() throws {
+        try withService(shippedModels: true) { running in
+            let series = try SEGCheck.exampleSeriesWithUIDs(in: scratch.url)
+            let archive = scratch.url.appendingPathComponent("series.zip")
+            try ZipFixture.write(archive, try FileManager.default.contentsOfDirectory(at: series, includingPropertiesForKeys: nil).map { ($0.lastPathComponent, $0) })
+            let client = try running.client()
+            let accepted = try #require(try post(client, archive, headers: "Content-Type: application/zip\r\n"))
+            let location = try #require(accepted.headers["location"])
+            let job = waitForJob(client, location)
+            #expect(job["status"] as? String == "succeeded", "\(job)")
+            let id = try #require(job["id"] as? String)
+            let folder = scratch.url.appendingPathComponent("data/jobs/\(id)")
+            let stored = folder.appendingPathComponent("mask.seg.dcm")
+            let size = try #require(try FileManager.default.attributesOfItem(atPath: stored.path)[.size] as? Int)
+            for request in ["\(location)/mask?format=dicom-seg HTTP/1.1\r\n", "\(location)/mask HTTP/1.1\r\nAccept: application/dicom\r\n"] {
+                client.send("GET \(request)\r\n")
+                let seg = try #require(client.response())
+                #expect(seg.status == 200)
+                #expect(seg.headers["content-type"] == "application/dicom")
+                #expect(seg.headers["content-disposition"] == "attachment; filename=\"mask.seg.dcm\"")
+                #expect(seg.headers["content-length"] == "\(size)")
+            }
+            #expect(try SEGCheck.validityErrors(stored) == [])
+            let labels = try VolumeReader().readLabels(from: folder.appendingPathComponent("mask.nii.gz"))
+            #expect(labels.voxels.contains(1))
+            #expect(SEGCheck.mismatches(try SEGCheck.read(stored, source: series, scratch: scratch.url), labels: labels, segmentLabels: [1, 2]) == [])
+            // Without Accept, or with a browser's, the NIfTI; a format the job does not have is 406.
+            for (accept, status) in [("", 200), ("Accept: text/html, */*;q=0.8\r\n", 200), ("Accept: image/png\r\n", 406)] {
+                client.send("GET \(location)/mask HTTP/1.1\r\n\(accept)\r\n")
+                let answer = try #require(client.response())
+                #expect(answer.status == status, "\(accept)")
+                if status == 200 { #expect(answer.headers["content-type"] == "application/gzip") }
+            }
+            client.send("GET \(location)/mask?format=png HTTP/1.1\r\n\r\n")
+            let png = try #require(client.response())
+            #expect(png.status == 406)
+            #expect(png.body.contains("this job's mask is available as nifti, dicom-seg, not png"))
         }
     }
 

@@ -18,10 +18,17 @@ import Testing
         func client() throws -> RawClient { try RawClient(port: server.port) }
     }
 
-    func withService(tokens: [String] = [], maxQueuedJobs: Int = 100, workers: Int = 1, _ body: (Running) throws -> Void) throws {
+    /// A service on a free port with one small random-weight model, or with `shippedModels` the
+    /// default ensemble (where a test needs labels in its masks).
+    func withService(tokens: [String] = [], maxQueuedJobs: Int = 100, workers: Int = 1, shippedModels: Bool = false,
+                     _ body: (Running) throws -> Void) throws {
         _ = TestLogging.toFile
-        let models = scratch.url.appendingPathComponent("models")
-        try RandomModels.write(.resnet18, seed: 3, into: models)
+        var models = scratch.url.appendingPathComponent("models")
+        if shippedModels {
+            models = ConfigurationDocumentationTests.repository.appendingPathComponent("Models")
+        } else {
+            try RandomModels.write(.resnet18, seed: 3, into: models)
+        }
         var configuration = ServiceConfiguration()
         configuration.tokens = tokens
         configuration.maxQueuedJobs = maxQueuedJobs
