@@ -8,14 +8,18 @@
 # Orthanc's /series/{id}/archive gives it) or a folder of DICOM files, which is zipped first.
 # OUTPUT_DIR receives the label map (0 background, 1 kidney, 2 tumour, on the study's grid)
 # under the name the service gives it, which says its format: mask.nii.gz for a DICOM or
-# gzipped NIfTI study, mask.nii for plain NIfTI, mask.png for a PNG; and summary.json (the job:
-# status, input summary, per-class and per-side volumes in mL, metrics).
+# gzipped NIfTI study, mask.nii for plain NIfTI, mask.png for a PNG; for a DICOM study also
+# mask.seg.dcm, the same labels as DICOM SEG (when the series has the UIDs a SEG refers to); and
+# summary.json (the job: status, input summary, per-class and per-side volumes in mL, metrics).
 #
 # Environment:
 #   KIDNEYSEG_URL      the service (default http://127.0.0.1:8080)
 #   KIDNEYSEG_TOKEN    a bearer token, when the service requires one
 #   KIDNEYSEG_CASE_ID  the case id to record (default: the study's name)
 #   KIDNEYSEG_TIMEOUT  seconds to wait for the result (default 3600)
+#   KIDNEYSEG_ORTHANC_URL   when set, the DICOM SEG is stored there with Orthanc's REST API
+#                           (POST /instances), into the study it came from
+#   KIDNEYSEG_ORTHANC_AUTH  user:password for that Orthanc, when it asks for one
 #
 # The Idempotency-Key is the uploaded bytes' SHA-256, so a retried or repeated call returns the
 # job the first one made instead of segmenting again. Polling backs off from 1 s to 30 s. A
@@ -29,6 +33,8 @@
 #   4  no result before KIDNEYSEG_TIMEOUT
 #   5  the service could not be reached: curl's own exit status is printed (6 unknown host,
 #      7 connection refused, 28 timed out, 35 or 60 TLS), after 5 retries
+#   6  KIDNEYSEG_ORTHANC_URL is set and the SEG could not be stored there (Orthanc's answer, or
+#      curl's status when it cannot be reached, is printed); the outputs are in OUTPUT_DIR
 set -euo pipefail
 
 if [ $# -ne 2 ] || [ ! -e "$1" ]; then
@@ -110,3 +116,24 @@ mask="$output/${name:-mask.nii.gz}"
 mv "$scratch/mask" "$mask"
 cp "$scratch/job.json" "$output/summary.json"
 echo "done: $mask and $output/summary.json"
+
+# A DICOM study's mask also comes as DICOM SEG, which a PACS shows beside the study.
+grep -q '"format":"DICOM"' "$scratch/job.json" || exit 0
+seg_status=$(request -o "$scratch/seg" -w '%{http_code}' "$url$location/mask?format=dicom-seg")
+if [ "$seg_status" != 200 ]; then
+    echo "no DICOM SEG for this study ($seg_status): $(cat "$scratch/seg")" >&2
+    exit 0
+fi
+mv "$scratch/seg" "$output/mask.seg.dcm"
+echo "done: $output/mask.seg.dcm"
+[ -n "${KIDNEYSEG_ORTHANC_URL:-}" ] || exit 0
+orthanc_auth=()
+[ -n "${KIDNEYSEG_ORTHANC_AUTH:-}" ] && orthanc_auth=(-u "$KIDNEYSEG_ORTHANC_AUTH")
+code=0
+stored=$(curl -sS "${orthanc_auth[@]}" --retry 5 --retry-connrefused --retry-delay 2 -o "$scratch/stored.json" -w '%{http_code}' \
+    -X POST -H 'Content-Type: application/dicom' --data-binary @"$output/mask.seg.dcm" "$KIDNEYSEG_ORTHANC_URL/instances") || code=$?
+if [ "$code" -ne 0 ] || [ "$stored" != 200 ]; then
+    echo "Orthanc at $KIDNEYSEG_ORTHANC_URL did not store the SEG (curl exit status $code, HTTP ${stored:-none}): $(cat "$scratch/stored.json" 2>/dev/null)" >&2
+    exit 6
+fi
+echo "stored the SEG in Orthanc: $(tr -d '\n' < "$scratch/stored.json")"

@@ -51,6 +51,13 @@ struct Serve: ParsableCommand {
         for variable in ServiceConfiguration.unknownVariables(in: environment) {
             FileHandle.standardError.write(Data("kidneyseg: warning: \(variable) names no setting; the settings are \(ServiceConfiguration.keyNames.map(ServiceConfiguration.environmentVariable).joined(separator: ", "))\n".utf8))
         }
+        // SIGTERM and SIGINT are blocked from the start, in every thread (each inherits this
+        // one's mask), and read by the Dispatch sources below. Unblocked, a SIGTERM that came
+        // before dispatchMain() blocked it was discarded as ignored, and serve never stopped.
+        var stopping = sigset_t()
+        sigemptyset(&stopping)
+        [SIGTERM, SIGINT].forEach { sigaddset(&stopping, $0) }
+        pthread_sigmask(SIG_BLOCK, &stopping, nil)
         ComputeThreads.configure()
         let ensemble = try Ensemble(folder: ModelOptions.locate(settings.modelsDirectory))
         let data = URL(argument: settings.dataDirectory)
