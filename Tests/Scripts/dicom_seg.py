@@ -4,6 +4,8 @@ on the DICOM SEG that kidneyseg writes.
 
   dicom_seg.py with-uids SRC DST      copies the series in SRC to DST, filling in the Study and
                                       Series Instance UIDs (and a patient) an anonymiser blanked
+  dicom_seg.py relabel SRC DST UID    copies one DICOM file, claiming transfer syntax UID for its
+                                      (unchanged) pixel data
   dicom_seg.py read SEG SOURCE OUT    writes OUT/frames.raw (one byte per pixel, frame after frame)
                                       and OUT/seg.json (what the SEG says, and its source's attributes)
 """
@@ -31,6 +33,12 @@ def with_uids(source, destination):
         if not ds.get("SOPClassUID"):
             ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
         ds.save_as(os.path.join(destination, name))
+
+
+def relabel(source, destination, uid):
+    ds = pydicom.dcmread(source)
+    ds.file_meta.TransferSyntaxUID = uid
+    ds.save_as(destination)
 
 
 def code(item):
@@ -79,4 +87,4 @@ def read(seg_path, source_folder, out):
 
 if __name__ == "__main__":
     command, arguments = sys.argv[1], sys.argv[2:]
-    {"with-uids": with_uids, "read": read}[command](*arguments)
+    {"with-uids": with_uids, "relabel": relabel, "read": read}[command](*arguments)

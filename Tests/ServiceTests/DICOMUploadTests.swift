@@ -90,6 +90,44 @@ extension ServiceTests {
         }
     }
 
+    /// Each kind of bad DICOM gets its typed 4xx JSON error, and the service stays up.
+    @Test(.enabled(if: SEGCheck.isAvailable, "pydicom is not installed"))
+    func refusesBadDICOMWithATypedError() throws {
+        let files = try ZipFixture.exampleSeriesFiles
+        let first = try Data(contentsOf: files[0])
+        let truncated = scratch.url.appendingPathComponent("truncated.dcm")
+        try first.prefix(first.count / 2).write(to: truncated)
+        let traversal = scratch.url.appendingPathComponent("traversal.zip")
+        try ZipFixture.write(traversal, [("ok.dcm", files[0]), ("../escaped.dcm", files[1])])
+        let gap = scratch.url.appendingPathComponent("gap.zip")
+        try ZipFixture.write(gap, files.enumerated().filter { $0.offset != 7 }.map { ($0.element.lastPathComponent, $0.element) })
+        let mpeg2 = try SEGCheck.exampleFile(claiming: "1.2.840.10008.1.2.4.100", at: scratch.url.appendingPathComponent("mpeg2.dcm"))
+        // 1.1 GiB of zeros in a 1 MiB zip: past what the largest volume allowed can inflate to.
+        let bomb = scratch.url.appendingPathComponent("bomb.zip")
+        try ZipFixture.write(bomb, [("zeros.dcm", nil)], zeros: 1100 << 20)
+        let cases: [(URL, Int, String, String)] = [
+            (truncated, 422, "invalid_image", "unusable DICOM"),
+            (traversal, 422, "invalid_image", "outside the archive"),
+            (gap, 422, "invalid_image", "a slice is missing after the one at"),
+            (mpeg2, 415, "unsupported_transfer_syntax", "transfer syntax 1.2.840.10008.1.2.4.100"),
+            (bomb, 422, "invalid_image", "a zip bomb"),
+        ]
+        try withService { running in
+            let client = try running.client()
+            for (file, status, code, words) in cases {
+                let refused = try #require(try post(client, file))
+                #expect(refused.status == status, "\(file.lastPathComponent): \(refused.body)")
+                let error = json(refused.body)["error"] as? [String: Any]
+                #expect(error?["code"] as? String == code, "\(file.lastPathComponent)")
+                #expect((error?["message"] as? String)?.contains(words) == true, "\(file.lastPathComponent): \(refused.body)")
+            }
+            client.send("GET /healthz HTTP/1.1\r\n\r\n")
+            #expect(client.response()?.status == 200)
+            client.send("GET /v1/jobs HTTP/1.1\r\n\r\n")
+            #expect((json(client.response()?.body ?? "")["jobs"] as? [Any])?.isEmpty == true)  // none of them became a job
+        }
+    }
+
     @Test func takesOneDICOMFileAndRefusesWhatIsNoImage() throws {
         try withService { running in
             let client = try running.client()

@@ -20,6 +20,13 @@ public enum SEGCheck {
         return series
     }
 
+    /// One file of the example series, claiming transfer syntax `uid` for its pixel data.
+    public static func exampleFile(claiming uid: String, at url: URL) throws -> URL {
+        let result = try run(python, [script.path, "relabel", try ZipFixture.exampleSeriesFiles[0].path, url.path, uid])
+        guard result.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: result.output]) }
+        return url
+    }
+
     /// dciodvfy's errors about `seg` (its warnings are left out).
     public static func validityErrors(_ seg: URL) throws -> [String] {
         let result = try run("/usr/bin/dciodvfy", [seg.path])

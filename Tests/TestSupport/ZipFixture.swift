@@ -11,8 +11,13 @@ public enum ZipFixture {
             with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
                 for name, path in zip(pairs[::2], pairs[1::2]):
                     # ZipInfo keeps the name as given; z.write would clean "../" away.
-                    data = bytes(size) if path == "-" else open(path, "rb").read()
-                    z.writestr(zipfile.ZipInfo(name), data, compress_type=zipfile.ZIP_DEFLATED)
+                    info = zipfile.ZipInfo(name)
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    with z.open(info, "w", force_zip64=True) as entry:
+                        if path != "-":
+                            entry.write(open(path, "rb").read())
+                        for start in range(0, size if path == "-" else 0, 1 << 20):  # zeros, a MiB at a time
+                            entry.write(bytes(min(1 << 20, size - start)))
             """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
