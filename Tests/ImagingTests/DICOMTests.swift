@@ -84,6 +84,25 @@ import Testing
         #expect(performing: { try reader.describe(truncated) }, throws: { "\($0)".contains("unusable DICOM") })
     }
 
+    /// The same slice in every lossless transfer syntax, encoded by DCMTK's tools, decodes to
+    /// the same HU as the JPEG 2000 original, and the summary names the syntax.
+    @Test(.enabled(if: DICOMTools.isInstalled && SEGCheck.isAvailable, "gdcmconv, DCMTK's tools or pydicom is not installed"))
+    func readsEveryLosslessTransferSyntax() throws {
+        let series = try SEGCheck.exampleSeriesWithUIDs(in: scratch.url)  // gdcmconv wants a SOP Class UID
+        let original = try #require(try FileManager.default.contentsOfDirectory(at: series, includingPropertiesForKeys: nil).sorted { $0.path < $1.path }.first)
+        let raw = try DICOMTools.uncompressed(original, to: scratch.url.appendingPathComponent("raw.dcm"))
+        let expected = try reader.readCT(from: original)
+        #expect(expected.voxels.contains { $0 > 100 } && expected.voxels.contains { $0 < -500 })
+        #expect(try reader.describe(raw).dicom?.transferSyntaxes == ["1.2.840.10008.1.2.1"])
+        #expect(try reader.readCT(from: raw).voxels == expected.voxels)
+        for (name, uid, file) in try DICOMTools.encode(raw, in: scratch.url.appendingPathComponent("syntaxes")) {
+            #expect(try reader.describe(file).dicom?.transferSyntaxes == [uid], "\(name)")
+            let decoded = try reader.readCT(from: file)
+            #expect(decoded.geometry == expected.geometry, "\(name)")
+            #expect(decoded.voxels == expected.voxels, "\(name)")
+        }
+    }
+
     /// One DICOM file is a one-slice volume: the JPEG 2000 slice matches its NIfTI twin.
     @Test func readsOneFileAsASlice() throws {
         let dicom = try reader.readCT(from: SharedData.pancreasSliceDICOM)
