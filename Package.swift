@@ -37,7 +37,7 @@ let package = Package(
             "HTTP", "Store", "NeuralNet", "Imaging", "SegmentationMetrics",
             .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Crypto", package: "swift-crypto"),
-        ], resources: [.copy("Resources/openapi.json")]),
+        ], resources: [.copy("Resources/openapi.json"), .copy("Resources/viewer.html")]),
         .executableTarget(
             name: "kidneyseg",
             dependencies: ["Imaging", "SegmentationMetrics", "NeuralNet", "Training", "Service", .product(name: "ArgumentParser", package: "swift-argument-parser")]

@@ -3,6 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+int kseg_gzip_write(const char *path, const void *bytes, size_t count) {
+    znzFile file = znzopen(path, "wb6", 1);
+    if (znz_isnull(file)) return -1;
+    size_t written = znzwrite(bytes, 1, count, file);
+    return znzclose(file) == 0 && written == count ? 0 : -1;
+}
+
 long kseg_nifti_read_prefix(const char *path, void *buffer, size_t capacity) {
     znzFile file = znzopen(path, "rb", 1);
     if (znz_isnull(file)) return -1;

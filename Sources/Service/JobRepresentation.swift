@@ -33,11 +33,12 @@ struct JobRepresentation: Encodable {
         reason = job.reason
         self.input = input
         self.results = results
-        links = ["self": "/v1/jobs/\(job.id)"]
+        // The page exists at every stage: it waits for a queued or running job and shows a
+        // failed one's reason.
+        links = ["self": "/v1/jobs/\(job.id)", "view": "/v1/jobs/\(job.id)/view"]
         if job.status == .succeeded {
             links["mask"] = "/v1/jobs/\(job.id)/mask"
             links["overlay"] = "/v1/jobs/\(job.id)/overlay.png?slice={k}"
-            links["view"] = "/v1/jobs/\(job.id)/view"
         }
     }
 

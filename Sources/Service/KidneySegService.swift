@@ -88,6 +88,7 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         case ("GET", "/v1/jobs/{id}/mask"): return try mask(segments[2], query, accept: request.head.value("Accept"))
         case ("GET", "/v1/jobs/{id}/overlay.png"): return try overlay(segments[2], query)
         case ("GET", "/v1/jobs/{id}/view"): return try viewer(segments[2], query)
+        case ("GET", "/v1/jobs/{id}/view/{layer}"): return try viewLayer(segments[2], segments[4])
         case ("PUT", "/v1/jobs/{id}/reference"):
             try requireFraming(request)
             return try attachReference(request, to: segments[2])
@@ -108,12 +109,21 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
         if let presented, configuration.tokens.contains(where: { constantTimeEqual($0, presented) }) { return }
         // A browser has no token: a job's signed link opens its page and what the page loads.
         let segments = request.head.path.split(separator: "/").map(String.init)
-        if request.head.method == "GET", segments.count == 4, segments[0] == "v1", segments[1] == "jobs",
-           ["view", "overlay.png", "mask"].contains(segments[3]) {
+        if request.head.method == "GET", Self.isPageResource(segments) {
             guard let refusal = links.refusal(of: Self.query(request.head.target), for: segments[2], now: Date()) else { return }
             throw APIError(401, "unauthorized", refusal, headers: ["WWW-Authenticate": "Bearer"])
         }
         throw APIError(401, "unauthorized", "send Authorization: Bearer <token>", headers: ["WWW-Authenticate": "Bearer"])
+    }
+
+    /// What a job's page opens or loads: the job's JSON, the page, its layers, overlays and mask.
+    static func isPageResource(_ segments: [String]) -> Bool {
+        guard segments.count >= 3, segments.count <= 5, segments[0] == "v1", segments[1] == "jobs" else { return false }
+        switch segments.count {
+        case 3: return true
+        case 4: return ["view", "overlay.png", "mask"].contains(segments[3])
+        default: return segments[3] == "view"
+        }
     }
 
     /// Ready when the models are loaded, the database takes a write, the data directory has room
@@ -161,51 +171,6 @@ public final class KidneySegService: HTTPResponder, @unchecked Sendable {
             return slice
         } ?? slices / 2
         return try fileResponse(files.overlay(id, slice: slice), type: "image/png")
-    }
-
-    /// A plain page for clinicians: the overlays with a slice slider, and the volumes.
-    private func viewer(_ id: String, _ query: [String: String]) throws -> HTTPResponse {
-        let job = try succeededJob(id, "its view exists")
-        // Opened by its signed link, the page passes the signature on to what it loads: digits
-        // and hex only, so nothing else from the query reaches the page.
-        var signed = ""
-        if let expires = query["expires"], let signature = query["signature"],
-           expires.allSatisfy({ $0.isASCII && $0.isNumber }), signature.allSatisfy({ $0.isASCII && $0.isHexDigit }), !expires.isEmpty, !signature.isEmpty {
-            signed = "&expires=\(expires)&signature=\(signature)"
-        }
-        let summary = try files.readSummary(id)
-        let results = try JSONDecoder().decode(JobResults.self, from: Data(contentsOf: files.result(id)))
-        let slices = summary.axialSlices
-        let volumes = results.volumes.map { "<li>\($0.label.name): \(String(format: "%.1f", $0.millilitres)) mL</li>" }.joined()
-        let title = Self.escapeHTML(job.caseID ?? job.id)
-        let html = """
-            <!doctype html>
-            <html lang="en"><head><meta charset="utf-8"><title>kidneyseg \(title)</title>
-            <style>body{font-family:sans-serif;margin:2em;background:#111;color:#eee}img{image-rendering:pixelated;width:512px;max-width:100%}</style>
-            </head><body>
-            <h1>\(title)</h1>
-            <p>\(Self.escapeHTML(summary.format)), \(summary.dims.map(String.init).joined(separator: " x ")) voxels, axis codes \(summary.orientation).
-            Kidney red, tumour blue; slices from the feet up.</p>
-            <ul>\(volumes)</ul>
-            <input type="range" id="slice" min="0" max="\(slices - 1)" value="\(slices / 2)" style="width:512px">
-            <span id="number">\(slices / 2)</span> / \(slices - 1)<br>
-            <img id="overlay" src="overlay.png?slice=\(slices / 2)\(signed)" alt="axial slice with the segmentation">
-            <p><a href="mask?\(signed.dropFirst())">Download the label map</a></p>
-            <script>
-            const slider = document.getElementById("slice");
-            slider.oninput = () => {
-              document.getElementById("number").textContent = slider.value;
-              document.getElementById("overlay").src = "overlay.png?slice=" + slider.value + "\(signed)";
-            };
-            </script>
-            </body></html>
-            """
-        return HTTPResponse(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: .bytes(Data(html.utf8)))
-    }
-
-    static func escapeHTML(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 
     /// The ensemble's members and their manifests.

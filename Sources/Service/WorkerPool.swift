@@ -113,7 +113,9 @@ final class WorkerPool: @unchecked Sendable {
             if ct.source.format == .dicom, summary.dicom?.segmentationRefusal == nil {
                 try DICOMSegmentation.write(result.labels, seriesAt: input, options: reader.options, to: files.segmentation(job.id))
             }
-            try files.writeOverlays(ct: ct.axialStack(), labels: result.labels.axialStack(), for: job.id)
+            let (ctStack, labelStack) = (ct.axialStack(), result.labels.axialStack())
+            try files.writeOverlays(ct: ctStack, labels: labelStack, for: job.id)
+            try files.writeViewerLayers(ct: ctStack, labels: labelStack, for: job.id)
             let results = JobResults(volumes: classVolumes(result.labels), sides: result.sides.sides, metrics: nil)
             try JSONEncoder.api.encode(results).write(to: files.result(job.id), options: .atomic)
             if summary.reference != nil { try Self.scoreAgainstReference(job: job.id, files: files, store: store) }
@@ -164,6 +166,7 @@ extension WorkerPool {
         let mask = try reader.readLabels(from: files.folder(id).appendingPathComponent(summary.maskFile))
         let metrics = try evaluate(prediction: mask, reference: reference)
         try store.saveMetrics(metrics, for: id)
+        try files.writeReferenceLayer(reference.axialStack(), for: id)
         var results = try JSONDecoder().decode(JobResults.self, from: Data(contentsOf: files.result(id)))
         results.metrics = metrics
         try JSONEncoder.api.encode(results).write(to: files.result(id), options: .atomic)

@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// With tokens on, a browser opens a job's page through its signed, expiring link: the page,
-/// its overlays and the mask, and nothing else; never another job's.
+/// its JSON, layers, overlays and mask, and nothing else; never another job's.
 extension ServiceTests {
     @Test func opensAJobsPageThroughItsSignedLink() throws {
         try withService(tokens: ["scripts-token"]) { running in
@@ -26,7 +26,11 @@ extension ServiceTests {
             browser.send("GET \(link) HTTP/1.1\r\n\r\n")
             let page = try #require(browser.response())
             #expect(page.status == 200)
-            #expect(page.body.contains("&\(query)"))  // the overlays ask with the same signature
+            #expect(page.body.contains("view/ct?\(query)"))  // the page loads its layers with the same signature
+            browser.send("GET \(location)/view/ct?\(query) HTTP/1.1\r\n\r\n")
+            #expect(browser.response()?.headers["content-encoding"] == "gzip")
+            browser.send("GET \(location)?\(query) HTTP/1.1\r\n\r\n")  // the job's JSON, a download of the page
+            #expect(browser.response()?.status == 200)
             browser.send("GET \(location)/overlay.png?slice=0&\(query) HTTP/1.1\r\n\r\n")
             #expect(browser.response()?.headers["content-type"] == "image/png")
             browser.send("GET \(location)/mask?\(query) HTTP/1.1\r\n\r\n")
@@ -38,7 +42,7 @@ extension ServiceTests {
             tampered.replaceSubrange(tampered.index(before: tampered.endIndex)..., with: query.hasSuffix("0") ? "1" : "0")
             for (target, reason) in [("\(other)/view?\(query)", "does not match this job"), ("\(location)/view?\(tampered)", "does not match this job"),
                                      ("\(location)/view?\(expired)", "has expired"), ("\(location)/view", "signed link"),
-                                     ("\(location)?\(query)", "Bearer")] {
+                                     ("\(other)?\(query)", "does not match this job"), ("/v1/jobs?\(query)", "Bearer")] {
                 browser.send("GET \(target) HTTP/1.1\r\n\r\n")
                 let refused = try #require(browser.response())
                 #expect(refused.status == 401, "\(target)")

@@ -6,6 +6,9 @@
 #include <nifti/nifti2_io.h>
 #include <stddef.h>
 
+/// Writes `count` bytes to `path` as a gzip file (zlib, through znzlib). Returns 0, or -1.
+int kseg_gzip_write(const char *path, const void *bytes, size_t count);
+
 /// Reads up to `capacity` bytes from the start of `path`, decompressing gzip transparently.
 /// Returns the number of bytes read, or -1 when the file cannot be opened.
 long kseg_nifti_read_prefix(const char *path, void *buffer, size_t capacity);
