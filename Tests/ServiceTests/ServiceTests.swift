@@ -330,8 +330,9 @@ extension ServiceTests {
             client.send("GET \(location)/view HTTP/1.1\r\n\r\n")
             let page = try #require(client.response())
             #expect(page.headers["content-type"] == "text/html; charset=utf-8")
-            #expect(page.body.contains(#"max="111""#))  // 112 axial slices of the RAS example
-            #expect(page.body.contains(#"src="overlay.png?slice=56""#))
+            // The viewer's grid: the RAS example in canonical order (x left, y posterior, z up).
+            #expect(page.body.contains(#""size":[122,101,112]"#))
+            #expect(page.body.contains(#""spacing":[3,3,3]"#))
 
             client.send("GET /v1/models HTTP/1.1\r\n\r\n")
             let listing = try #require(client.response())
