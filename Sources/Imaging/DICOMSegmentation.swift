@@ -56,44 +56,37 @@ public enum DICOMSegmentation {
         let first = series.slices[0]
         let plane = series.geometry.size.x * series.geometry.size.y
         guard plane * series.slices.count == labels.voxels.count else { throw VolumeIOError.invalidDICOM("the label map does not fill the series") }
-        let names = segments.map { strdup($0.name) }, categoryCodes = segments.map { strdup($0.category.code) }
-        let categoryMeanings = segments.map { strdup($0.category.meaning) }, typeCodes = segments.map { strdup($0.type.code) }
-        let typeMeanings = segments.map { strdup($0.type.meaning) }, uids = series.slices.map { strdup($0.sopInstanceUID) }
-        defer { (names + categoryCodes + categoryMeanings + typeCodes + typeMeanings + uids).forEach { free($0) } }
-        let colours = OverlayStyle().colours
-        let described = segments.indices.map { index in
-            let colour = colours[segments[index].label] ?? SIMD3(255, 255, 255)
-            return kseg_seg_segment(label: segments[index].label.rawValue, name: names[index], category_code: categoryCodes[index],
-                                    category_meaning: categoryMeanings[index], type_code: typeCodes[index],
-                                    type_meaning: typeMeanings[index], rgb: (colour.x, colour.y, colour.z))
+        // C copies of every string the request points at, freed when it is written.
+        var strings: [UnsafeMutablePointer<CChar>?] = []
+        defer { strings.forEach { free($0) } }
+        func copy(_ text: String) -> UnsafePointer<CChar>? {
+            strings.append(strdup(text))
+            return UnsafePointer(strings.last!)
         }
+        let colours = OverlayStyle().colours
+        let described = segments.map { segment in
+            let colour = colours[segment.label] ?? SIMD3(255, 255, 255)
+            return kseg_seg_segment(label: segment.label.rawValue, name: copy(segment.name), category_code: copy(segment.category.code),
+                                    category_meaning: copy(segment.category.meaning), type_code: copy(segment.type.code),
+                                    type_meaning: copy(segment.type.meaning), rgb: (colour.x, colour.y, colour.z))
+        }
+        let uids = series.slices.map { copy($0.sopInstanceUID) }
         let positions = series.slices.flatMap { [$0.position.x, $0.position.y, $0.position.z] }
         let o = first.orientation
-        let sliceSpacing = series.geometry.pixdim.z
         var message = [CChar](repeating: 0, count: 512)
         let status = labels.voxels.withUnsafeBufferPointer { voxels in
             described.withUnsafeBufferPointer { segmentBuffer in
-                uids.map { UnsafePointer($0) }.withUnsafeBufferPointer { uidBuffer in
+                uids.withUnsafeBufferPointer { uidBuffer in
                     positions.withUnsafeBufferPointer { positionBuffer in
-                        first.url.path.withCString { source in
-                            series.summary.seriesInstanceUID.withCString { seriesUID in
-                                first.sopClassUID.withCString { sopClass in
-                                    kidneysegVersion.withCString { version in
-                                        "kidneyseg kidney and tumour".withCString { description in
-                                            var request = kseg_seg_request(
-                                                rows: Int32(first.rows), columns: Int32(first.columns), slices: Int32(series.slices.count),
-                                                labels: voxels.baseAddress, segments: segmentBuffer.baseAddress, segment_count: Int32(described.count),
-                                                source_file: source, source_series_uid: seriesUID, source_sop_class_uid: sopClass,
-                                                slice_uids: uidBuffer.baseAddress, positions: positionBuffer.baseAddress,
-                                                orientation: (o[0], o[1], o[2], o[3], o[4], o[5]),
-                                                pixel_spacing: (first.pixelSpacing.row, first.pixelSpacing.column),
-                                                slice_spacing: sliceSpacing, software_version: version, series_description: description)
-                                            return output.path.withCString { kseg_seg_write(&request, $0, &message, message.count) }
-                                        }
-                                    }
-                                }
-                            }
-                        }
+                        var request = kseg_seg_request(
+                            rows: Int32(first.rows), columns: Int32(first.columns), slices: Int32(series.slices.count),
+                            labels: voxels.baseAddress, segments: segmentBuffer.baseAddress, segment_count: Int32(described.count),
+                            source_file: copy(first.url.path), source_series_uid: copy(series.summary.seriesInstanceUID),
+                            source_sop_class_uid: copy(first.sopClassUID), slice_uids: uidBuffer.baseAddress, positions: positionBuffer.baseAddress,
+                            orientation: (o[0], o[1], o[2], o[3], o[4], o[5]), pixel_spacing: (first.pixelSpacing.row, first.pixelSpacing.column),
+                            slice_spacing: series.geometry.pixdim.z, software_version: copy(kidneysegVersion),
+                            series_description: copy("kidneyseg kidney and tumour"))
+                        return kseg_seg_write(&request, output.path, &message, message.count)
                     }
                 }
             }
