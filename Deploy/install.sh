@@ -24,8 +24,13 @@ swift build -c release
 
 id kidneyseg >/dev/null 2>&1 || useradd --system --home-dir /var/lib/kidneyseg --shell /usr/sbin/nologin kidneyseg
 install -D -m 0755 .build/release/kidneyseg /usr/local/bin/kidneyseg
-# What Deploy/orthanc/kidneyseg.lua calls.
+# What Deploy/orthanc/kidneyseg.lua calls; on an Orthanc host also the script itself and the
+# folder it writes results to (add the script to Orthanc's "LuaScripts" to turn it on).
 install -m 0755 Deploy/pacs-bridge.sh /usr/local/bin/kidneyseg-pacs-bridge
+if [ -d /etc/orthanc ] && id orthanc >/dev/null 2>&1; then
+    install -m 0644 Deploy/orthanc/kidneyseg.lua /etc/orthanc/kidneyseg.lua
+    install -d -m 0750 -o orthanc -g orthanc /var/lib/kidneyseg-bridge
+fi
 rm -rf /usr/local/bin/kidneyseg_Service.resources
 cp -r .build/release/kidneyseg_Service.resources /usr/local/bin/
 rm -rf /usr/local/share/kidneyseg/models
