@@ -30,6 +30,8 @@ public struct JobFiles: Sendable {
     public func mask(_ id: String, format: ImageFormat) -> URL { folder(id).appendingPathComponent("mask" + Self.suffix(format.labelMapFormat)) }
     /// A DICOM input's mask as DICOM SEG, beside the NIfTI one.
     public func segmentation(_ id: String) -> URL { folder(id).appendingPathComponent("mask.seg.dcm") }
+    /// Why the SEG could not be written, when it could not.
+    public func segmentationFailure(_ id: String) -> URL { folder(id).appendingPathComponent("mask.seg.error.txt") }
     public func reference(_ id: String, format: ImageFormat) -> URL { folder(id).appendingPathComponent("reference" + Self.suffix(format)) }
     public func summary(_ id: String) -> URL { folder(id).appendingPathComponent("input.json") }
     public func result(_ id: String) -> URL { folder(id).appendingPathComponent("result.json") }

@@ -26,7 +26,13 @@ extension KidneySegService {
         var available = [native]
         var unavailable = "a DICOM SEG is made for DICOM inputs only"
         if let dicom = summary.dicom {
-            if let refusal = dicom.segmentationRefusal { unavailable = refusal } else { available.append(.dicomSEG) }
+            if let refusal = dicom.segmentationRefusal {
+                unavailable = refusal
+            } else if let failure = try? String(contentsOf: files.segmentationFailure(id), encoding: .utf8) {
+                unavailable = "its DICOM SEG could not be written: \(failure)"
+            } else {
+                available.append(.dicomSEG)
+            }
         }
         let format: MaskFormat
         do {

@@ -111,7 +111,13 @@ final class WorkerPool: @unchecked Sendable {
             }, isCancelled: { [store] in self.isAbandoning || (try? store.job(job.id))?.status == .cancelled })
             try writeLabelMap(result.labels, to: files.mask(job.id, format: ct.source.format))
             if ct.source.format == .dicom, summary.dicom?.segmentationRefusal == nil {
-                try DICOMSegmentation.write(result.labels, seriesAt: input, options: reader.options, to: files.segmentation(job.id))
+                // The SEG is a second form of the mask: without it the job still has its result.
+                do {
+                    try DICOMSegmentation.write(result.labels, seriesAt: input, options: reader.options, to: files.segmentation(job.id))
+                } catch {
+                    logger.error("job \(job.id): no DICOM SEG: \(error)")
+                    try Data("\(error)".utf8).write(to: files.segmentationFailure(job.id))
+                }
             }
             let (ctStack, labelStack) = (ct.axialStack(), result.labels.axialStack())
             try files.writeOverlays(ct: ctStack, labels: labelStack, for: job.id)
