@@ -51,13 +51,7 @@ struct Serve: ParsableCommand {
         for variable in ServiceConfiguration.unknownVariables(in: environment) {
             FileHandle.standardError.write(Data("kidneyseg: warning: \(variable) names no setting; the settings are \(ServiceConfiguration.keyNames.map(ServiceConfiguration.environmentVariable).joined(separator: ", "))\n".utf8))
         }
-        // SIGTERM and SIGINT are blocked from the start, in every thread (each inherits this
-        // one's mask), and read by the Dispatch sources below. Unblocked, a SIGTERM that came
-        // before dispatchMain() blocked it was discarded as ignored, and serve never stopped.
-        var stopping = sigset_t()
-        sigemptyset(&stopping)
-        [SIGTERM, SIGINT].forEach { sigaddset(&stopping, $0) }
-        pthread_sigmask(SIG_BLOCK, &stopping, nil)
+        let stopRequests = try StopSignals()
         ComputeThreads.configure()
         let ensemble = try Ensemble(folder: ModelOptions.locate(settings.modelsDirectory))
         let data = URL(argument: settings.dataDirectory)
@@ -71,24 +65,49 @@ struct Serve: ParsableCommand {
                                                                        limits: HTTPParser.Limits(maxBodyBytes: settings.maxUploadMegabytes << 20)),
                                 responder: service)
         try server.start()
-        // SIGTERM and SIGINT drain: no new connections or jobs, running jobs finish or go back
-        // to the queue, then exit 0.
-        let drainSeconds = self.drainSeconds
-        let signals = [SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                server.stop()
-                service.drain(deadline: drainSeconds)
-                print("kidneyseg stopped: running jobs finished or queued again")
-                fflush(nil)
-                Foundation.exit(0)
-            }
-            source.resume()
-            return source
-        }
         print("kidneyseg listening on http://\(settings.host):\(server.port) with \(ensemble.members.count) models, \(settings.workers) worker(s)")
         fflush(nil)  // stdout may be a file or a pipe: the start line must not wait in a buffer
-        withExtendedLifetime(signals) { dispatchMain() }
+        // SIGTERM and SIGINT drain: no new connections or jobs, running jobs finish or go back
+        // to the queue, then exit 0.
+        stopRequests.wait()
+        server.stop()
+        service.drain(deadline: drainSeconds)
+        print("kidneyseg stopped: running jobs finished or queued again")
+        fflush(nil)
+        Foundation.exit(0)
+    }
+}
+
+/// SIGTERM and SIGINT, turned into a byte on a pipe that the main thread waits on.
+///
+/// A handler that only writes to the pipe works whichever thread the kernel gives the signal to.
+/// Signal sources of Dispatch did not: they need the signal blocked in every thread, and OpenBLAS
+/// starts its threads before main runs, with the mask the parent gave; a signal delivered to one
+/// of them was discarded as ignored, and serve now and then never stopped.
+struct StopSignals {
+    nonisolated(unsafe) static var pipeEnd: Int32 = -1
+    private let readEnd: Int32
+
+    init() throws {
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else { throw CommandError("cannot make the pipe for SIGTERM") }
+        (readEnd, Self.pipeEnd) = (ends[0], ends[1])
+        for number in [SIGTERM, SIGINT] {
+            signal(number) { _ in
+                var byte: UInt8 = 1
+                _ = write(StopSignals.pipeEnd, &byte, 1)  // async-signal-safe
+            }
+        }
+        // A parent may have blocked them (a child inherits the spawning thread's mask).
+        var stopping = sigset_t()
+        sigemptyset(&stopping)
+        [SIGTERM, SIGINT].forEach { sigaddset(&stopping, $0) }
+        pthread_sigmask(SIG_UNBLOCK, &stopping, nil)
+    }
+
+    /// Returns once SIGTERM or SIGINT has come, even if it came before this call.
+    func wait() {
+        var byte: UInt8 = 0
+        while read(readEnd, &byte, 1) < 0 && errno == EINTR {}
     }
 }
