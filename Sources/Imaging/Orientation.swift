@@ -81,6 +81,16 @@ public struct CanonicalLayout: Equatable, Sendable {
 
     public var isIdentity: Bool { sourceAxis == [0, 1, 2] && flipped == [false, false, false] }
 
+    /// The stored voxel index of canonical voxel (x, y, z).
+    public func sourceIndex(ofCanonical canonical: SIMD3<Int>) -> SIMD3<Int> {
+        var stored = SIMD3<Int>(repeating: 0)
+        for axis in 0..<3 {
+            let count = sourceSize[sourceAxis[axis]]
+            stored[sourceAxis[axis]] = flipped[axis] ? count - 1 - canonical[axis] : canonical[axis]
+        }
+        return stored
+    }
+
     /// Source voxels, in stored order, rearranged into canonical order.
     public func toCanonical<Element>(_ source: [Element]) -> [Element] {
         precondition(source.count == sourceSize.voxelCount, "source has \(source.count) voxels, layout expects \(sourceSize.voxelCount)")

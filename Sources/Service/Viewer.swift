@@ -25,6 +25,8 @@ extension KidneySegService {
         struct Model: Encodable { var name: String; var weight: Double }
         var size: [Int]
         var spacing: [Double]
+        var originLPS: [Double]
+        var stepsLPS: [[Double]]
         var input: String
         /// Window width and level of the input's own range (8-bit PNG); nil: the data's.
         var native: [Double]?
@@ -57,7 +59,10 @@ extension KidneySegService {
         }
         let summary = try files.readSummary(id)
         let results = try JSONDecoder().decode(JobResults.self, from: Data(contentsOf: files.result(id)))
-        let grid = try files.readViewerGrid(id)
+        guard let grid = try? files.readViewerGrid(id) else {
+            // Finished by a version before the viewer: its mask and overlays are still there.
+            return page(title: title, refresh: false, body: "<p id=\"status\">This job was finished by an earlier version of kidneyseg, which kept no data for the viewer. <a href=\"mask\(signed.isEmpty ? "" : "?" + signed)\">Download its mask</a>.</p>")
+        }
         let withSignature = { (path: String) in signed.isEmpty ? path : path + (path.contains("?") ? "&" : "?") + signed }
         var links = ["ct": withSignature("view/ct"), "labels": withSignature("view/labels"), "mask": withSignature("mask"),
                      "json": withSignature("/v1/jobs/\(id)")]
@@ -65,7 +70,7 @@ extension KidneySegService {
         if hasReference { links["reference"] = withSignature("view/reference") }
         if FileManager.default.fileExists(atPath: files.segmentation(id).path) { links["seg"] = withSignature("mask?format=dicom-seg") }
         let meta = ViewerMeta(
-            size: grid.size, spacing: grid.spacing,
+            size: grid.size, spacing: grid.spacing, originLPS: grid.originLPS, stepsLPS: grid.stepsLPS,
             input: "\(summary.format), \(summary.dims.map(String.init).joined(separator: " x ")) voxels of \(summary.spacingMillimetres.map { String(format: "%g", $0) }.joined(separator: " x ")) mm, axis codes \(summary.orientation)",
             native: summary.huRange.map { [Double($0[1] - $0[0]), Double($0[1] + $0[0]) / 2] },
             reference: hasReference,

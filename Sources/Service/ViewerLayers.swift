@@ -9,10 +9,34 @@ extension JobFiles {
         case ct, labels, reference
     }
 
-    /// The layers' grid: voxels along x, y and z, and millimetres between them.
+    /// The layers' grid: voxels along x, y and z, millimetres between them, and where the
+    /// first voxel lies in the patient (DICOM's LPS, mm) with the step along each axis, so that
+    /// the page can name a slice by the scanner's coordinates.
     struct ViewerGrid: Codable {
         var size: [Int]
         var spacing: [Double]
+        var originLPS: [Double]
+        var stepsLPS: [[Double]]
+    }
+
+    /// The canonical grid of `geometry` placed in the patient.
+    static func viewerGrid(of geometry: VolumeGeometry) -> ViewerGrid {
+        let layout = CanonicalLayout(orientation: geometry.orientation, size: geometry.size)
+        let affine = geometry.affine
+        let lps = { (canonical: SIMD3<Int>) -> [Double] in
+            let stored = layout.sourceIndex(ofCanonical: canonical)
+            let index = SIMD4(Double(stored.x), Double(stored.y), Double(stored.z), 1)
+            let ras = (0..<3).map { (affine.rows[$0] * index).sum() }
+            return [-ras[0], -ras[1], ras[2]]
+        }
+        let size = layout.canonicalSize, spacing = layout.canonicalSpacing(geometry.spacing)
+        let origin = lps(.zero)
+        let steps = (0..<3).map { axis -> [Double] in
+            var next = SIMD3<Int>.zero
+            next[axis] = 1
+            return zip(lps(next), origin).map { $0 - $1 }
+        }
+        return ViewerGrid(size: [size.x, size.y, size.z], spacing: [spacing.x, spacing.y, spacing.z], originLPS: origin, stepsLPS: steps)
     }
 
     func viewerLayer(_ id: String, _ layer: ViewerLayer) -> URL { folder(id).appendingPathComponent("viewer/\(layer.rawValue).bin.gz") }
@@ -22,7 +46,7 @@ extension JobFiles {
         try JSONDecoder().decode(ViewerGrid.self, from: Data(contentsOf: viewerGrid(id)))
     }
 
-    func writeViewerLayers(ct: AxialStack<Float>, labels: AxialStack<UInt8>, for id: String) throws {
+    func writeViewerLayers(ct: AxialStack<Float>, labels: AxialStack<UInt8>, geometry: VolumeGeometry, for id: String) throws {
         try FileManager.default.createDirectory(at: viewerLayer(id, .ct).deletingLastPathComponent(), withIntermediateDirectories: true)
         var bytes = [UInt8](repeating: 0, count: ct.voxels.count * 2)
         for (index, hu) in ct.voxels.enumerated() {
@@ -32,8 +56,7 @@ extension JobFiles {
         }
         try Gzip.write(bytes, to: viewerLayer(id, .ct))
         try Gzip.write(labels.voxels, to: viewerLayer(id, .labels))
-        let grid = ViewerGrid(size: [ct.size.x, ct.size.y, ct.size.z], spacing: [ct.spacing.x, ct.spacing.y, ct.spacing.z])
-        try JSONEncoder().encode(grid).write(to: viewerGrid(id), options: .atomic)
+        try JSONEncoder().encode(Self.viewerGrid(of: geometry)).write(to: viewerGrid(id), options: .atomic)
     }
 
     func writeReferenceLayer(_ reference: AxialStack<UInt8>, for id: String) throws {

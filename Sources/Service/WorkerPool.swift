@@ -121,7 +121,7 @@ final class WorkerPool: @unchecked Sendable {
             }
             let (ctStack, labelStack) = (ct.axialStack(), result.labels.axialStack())
             try files.writeOverlays(ct: ctStack, labels: labelStack, for: job.id)
-            try files.writeViewerLayers(ct: ctStack, labels: labelStack, for: job.id)
+            try files.writeViewerLayers(ct: ctStack, labels: labelStack, geometry: ct.geometry, for: job.id)
             let results = JobResults(volumes: classVolumes(result.labels), sides: result.sides.sides, metrics: nil)
             try JSONEncoder.api.encode(results).write(to: files.result(job.id), options: .atomic)
             if summary.reference != nil { try Self.scoreAgainstReference(job: job.id, files: files, store: store) }

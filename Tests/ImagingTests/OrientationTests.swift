@@ -25,12 +25,8 @@ import Testing
         let layout = CanonicalLayout(orientation: geometry.orientation, size: geometry.size)
         let affine = geometry.affine
         func world(_ canonical: SIMD3<Int>) -> SIMD3<Double> {
-            var stored = SIMD3<Double>.zero
-            for axis in 0..<3 {
-                let size = geometry.size[layout.sourceAxis[axis]]
-                let index = layout.flipped[axis] ? size - 1 - canonical[axis] : canonical[axis]
-                stored[layout.sourceAxis[axis]] = Double(index)
-            }
+            let index = layout.sourceIndex(ofCanonical: canonical)
+            let stored = SIMD3(Double(index.x), Double(index.y), Double(index.z))
             return SIMD3((0..<3).map { row in
                 let r = affine.rows[row]
                 return r.x * stored.x + r.y * stored.y + r.z * stored.z + r.w
