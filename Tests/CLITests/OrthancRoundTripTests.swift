@@ -39,14 +39,16 @@ import Testing
         #expect(studies.count == 1)
         let study = try #require(studies.first)
 
-        // Orthanc calls the series stable after 2 s; then the bridge segments it and stores the SEG.
+        // Orthanc calls the series stable after 2 s; then the bridge segments it and stores the
+        // SEG, and says so once Orthanc has answered.
         var segSeries: [String: Any]?
-        for _ in 0..<240 where segSeries == nil {
+        var log = "no bridge log"
+        for _ in 0..<240 where segSeries == nil || !log.contains("stored the SEG in Orthanc") {
             Thread.sleep(forTimeInterval: 0.5)
             let all = try pacs.json("/studies/\(study)/series?expand") as? [[String: Any]] ?? []
             segSeries = all.first { (($0["MainDicomTags"] as? [String: Any])?["Modality"] as? String) == "SEG" }
+            log = (try? String(contentsOf: results.appendingPathComponent("bridge.log"), encoding: .utf8)) ?? log
         }
-        let log = (try? String(contentsOf: results.appendingPathComponent("bridge.log"), encoding: .utf8)) ?? "no bridge log"
         let found = try #require(segSeries, "no SEG series in the study; the bridge said: \(log)")
         #expect(log.contains("stored the SEG in Orthanc"), "\(log)")
         #expect(try pacs.json("/studies") as? [String] == [study])  // the same study, no new one
