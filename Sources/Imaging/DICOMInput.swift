@@ -76,7 +76,7 @@ public struct DICOMReaderReply: Codable, Sendable {
     }
 }
 
-/// Runs `EXECUTABLE read-dicom INPUT --output OUT.nii` and reads what it wrote.
+/// The child process DICOM is parsed in: `read-dicom` (a series to NIfTI) and `write-seg`.
 struct DICOMChild {
     let executable: URL
     static let timeout: TimeInterval = 600
@@ -84,18 +84,27 @@ struct DICOMChild {
     func read(_ url: URL, options: DecodeOptions) throws -> (volume: StoredVolume, summary: DICOMSeriesSummary) {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("kidneyseg-dicom-\(UUID().uuidString).nii")
         defer { try? FileManager.default.removeItem(at: output) }
-        let arguments = [executable.path, "read-dicom", url.path, "--output", output.path, "--max-voxels", "\(options.limits.maxVoxels)"]
-            + (options.dicomSeriesUID.map { ["--series-uid", $0] } ?? [])
+        let summary = try reply(["read-dicom", url.path, "--output", output.path, "--max-voxels", "\(options.limits.maxVoxels)"], options: options) {
+            "the DICOM reader stopped on this input (\($0)); it cannot be read safely"
+        }
+        var stored = try NIfTIDecoder().decode(from: output, options: options)
+        stored.volume.source = DICOMSeries.source
+        return (stored, summary)
+    }
+
+    /// Runs `EXECUTABLE COMMAND… [--series-uid UID]` (read-dicom or write-seg) and returns the
+    /// series summary its reply gives, or throws the failure it names; a child that stops without
+    /// a reply is `stopped(exit)`.
+    func reply(_ command: [String], options: DecodeOptions, stopped: (Exit) -> String) throws -> DICOMSeriesSummary {
+        let arguments = [executable.path] + command + (options.dicomSeriesUID.map { ["--series-uid", $0] } ?? [])
         // A crash there is expected of hostile input: no backtrace, just the exit.
         let environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 }.map { "\($0.key)=\($0.value)" }
         let (printed, exit) = try Self.run(arguments, environment: environment, timeout: Self.timeout)
         guard case .exited(0) = exit, let reply = try? JSONDecoder().decode(DICOMReaderReply.self, from: printed) else {
-            throw VolumeIOError.invalidDICOM("the DICOM reader stopped on this input (\(exit)); it cannot be read safely")
+            throw VolumeIOError.invalidDICOM(stopped(exit))
         }
         guard let summary = reply.summary else { throw reply.failure }
-        var stored = try NIfTIDecoder().decode(from: output, options: options)
-        stored.volume.source = DICOMSeries.source
-        return (stored, summary)
+        return summary
     }
 
     enum Exit: Equatable, CustomStringConvertible {

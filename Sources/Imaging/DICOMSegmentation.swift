@@ -38,15 +38,9 @@ public enum DICOMSegmentation {
         let mask = FileManager.default.temporaryDirectory.appendingPathComponent("kidneyseg-seg-\(UUID().uuidString).nii")
         defer { try? FileManager.default.removeItem(at: mask) }
         try NIfTIWriter.write(labels, to: mask)
-        var arguments = [executable.path, "write-seg", input.path, "--mask", mask.path, "--output", output.path]
-        if let uid = options.dicomSeriesUID { arguments += ["--series-uid", uid] }
-        let environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 }.map { "\($0.key)=\($0.value)" }
-        let (printed, exit) = try DICOMChild.run(arguments, environment: environment, timeout: DICOMChild.timeout)
-        guard case .exited(0) = exit, let reply = try? JSONDecoder().decode(DICOMReaderReply.self, from: printed) else {
-            throw VolumeIOError.invalidDICOM("the DICOM SEG writer stopped (\(exit))")
+        return try DICOMChild(executable: executable).reply(["write-seg", input.path, "--mask", mask.path, "--output", output.path], options: options) {
+            "the DICOM SEG writer stopped (\($0))"
         }
-        guard let summary = reply.summary else { throw reply.failure }
-        return summary
     }
 
     /// Writes the SEG of `labels` on `series`, in this process.
