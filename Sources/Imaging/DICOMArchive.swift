@@ -58,6 +58,11 @@ public struct DICOMArchiveDecoder: VolumeDecoder {
             if stat.valid & UInt64(ZIP_STAT_ENCRYPTION_METHOD) != 0 && stat.encryption_method != UInt16(ZIP_EM_NONE) {
                 throw VolumeIOError.invalidArchive("\(name) is encrypted")
             }
+            // An entry that says it is too big is refused before a byte is inflated; one that
+            // lies about its size is still stopped by the count below.
+            if stat.valid & UInt64(ZIP_STAT_SIZE) != 0, stat.size > UInt64(maxBytes - total) {
+                throw bomb(maxBytes)
+            }
             guard let entry = zip_fopen_index(archive, zip_uint64_t(index), 0) else {
                 throw VolumeIOError.invalidArchive("\(name) cannot be opened")
             }
@@ -71,12 +76,16 @@ public struct DICOMArchiveDecoder: VolumeDecoder {
                 guard read >= 0 else { throw VolumeIOError.invalidArchive("\(name) is damaged") }
                 if read == 0 { break }
                 total += Int(read)
-                guard total <= maxBytes else { throw VolumeIOError.invalidArchive("it inflates to more than \(maxBytes >> 20) MiB (a zip bomb?)") }
+                guard total <= maxBytes else { throw bomb(maxBytes) }
                 do { try output.write(contentsOf: buffer[0..<Int(read)]) } catch {
                     throw VolumeIOError.writeFailed(path: destination.path, reason: error.localizedDescription)
                 }
             }
         }
+    }
+
+    private static func bomb(_ maxBytes: Int) -> VolumeIOError {
+        .invalidArchive("it inflates to more than \(maxBytes >> 20) MiB (a zip bomb?)")
     }
 
     /// Whether the entry is a Unix symbolic link: left out, as it points nowhere useful.

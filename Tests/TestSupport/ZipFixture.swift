@@ -3,11 +3,12 @@ import Foundation
 /// Zips made by Python's zipfile, as PACS exports are made by tools other than ours.
 public enum ZipFixture {
     /// Writes a zip at `url` of `entries` (name in the archive → file on disk, or nil for
-    /// `zeros` zero bytes). Names are kept exactly as given, `../` included.
-    public static func write(_ url: URL, _ entries: [(String, URL?)], zeros: Int = 0) throws {
+    /// `zeros` zero bytes). Names are kept exactly as given, `../` included. With `claiming`,
+    /// the headers of a one-entry zip lie that it inflates to that many bytes.
+    public static func write(_ url: URL, _ entries: [(String, URL?)], zeros: Int = 0, claiming: Int? = nil) throws {
         let script = """
-            import sys, zipfile
-            out, size, pairs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+            import struct, sys, zipfile
+            out, size, claim, pairs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
             with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
                 for name, path in zip(pairs[::2], pairs[1::2]):
                     # ZipInfo keeps the name as given; z.write would clean "../" away.
@@ -18,10 +19,18 @@ public enum ZipFixture {
                             entry.write(open(path, "rb").read())
                         for start in range(0, size if path == "-" else 0, 1 << 20):  # zeros, a MiB at a time
                             entry.write(bytes(min(1 << 20, size - start)))
+            if claim >= 0:  # the uncompressed size in the local header, its zip64 field and the central one
+                data = bytearray(open(out, "rb").read())
+                local, central = data.find(b"PK\\x03\\x04"), data.find(b"PK\\x01\\x02")
+                name_length = struct.unpack_from("<H", data, local + 26)[0]
+                struct.pack_into("<I", data, local + 22, claim)
+                struct.pack_into("<Q", data, local + 30 + name_length + 4, claim)
+                struct.pack_into("<I", data, central + 24, claim)
+                open(out, "wb").write(data)
             """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", script, url.path, "\(zeros)"] + entries.flatMap { [$0.0, $0.1?.path ?? "-"] }
+        process.arguments = ["-c", script, url.path, "\(zeros)", "\(claiming ?? -1)"] + entries.flatMap { [$0.0, $0.1?.path ?? "-"] }
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
