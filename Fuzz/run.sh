@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes every parser with libFuzzer: HTTP requests, multipart bodies, NIfTI files (the header
 # checks and libnifti), PNG (libpng), safetensors headers, the service's JSON settings, model
-# manifests, DICOM files (GDCM and the series checks) and zips of them (libzip). The DICOM and
-# zip seeds are made up by Fuzz/seed-dicom.py. Each harness runs for SECONDS (default 60) from its seed corpus in Fuzz/corpus/;
+# manifests, DICOM files (GDCM and the series checks), zips of them (libzip) and the mask's
+# Accept header. The DICOM and zip seeds are made up by Fuzz/seed-dicom.py. Each harness runs
+# for SECONDS (default 60) from its seed corpus in Fuzz/corpus/;
 # new inputs that find new paths go to .build-fuzz/corpus/, a crash to .build-fuzz/crash-*.
 #
 #   Fuzz/run.sh [SECONDS] [HARNESS...]
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(http multipart nifti png safetensors config manifest dicom zip)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(http multipart nifti png safetensors config manifest dicom zip accept)
 
 # The DICOM and zip harnesses parse DICOM in a child `kidneyseg read-dicom`, as the service does.
 swift build -c release --product kidneyseg

@@ -10,7 +10,7 @@ import Service
 /// `-DFUZZING` this executable replays files through them (the seed corpus, or a crash to
 /// reproduce).
 enum Harness: String, CaseIterable {
-    case http, multipart, nifti, png, safetensors, config, manifest, dicom, zip
+    case http, multipart, nifti, png, safetensors, config, manifest, dicom, zip, accept
 
     func run(_ bytes: [UInt8]) {
         switch self {
@@ -40,6 +40,14 @@ enum Harness: String, CaseIterable {
             Self.throughFile(bytes, suffix: ".json") { _ = try? ServiceConfiguration.load(file: $0, required: true, environment: [:], flags: [:]) }
         case .manifest:
             if let manifest = try? JSONDecoder().decode(ModelManifest.self, from: Data(bytes)) { _ = try? manifest.validate() }
+        case .accept:
+            // An Accept header (or a ?format=, when the first byte is odd) against what a
+            // job may offer: its own format alone, or with DICOM SEG.
+            let header = String(decoding: bytes.dropFirst(), as: UTF8.self)
+            let asFormat = (bytes.first ?? 0) & 1 == 1
+            for available: [KidneySegService.MaskFormat] in [[.nifti], [.png], [.nifti, .dicomSEG]] {
+                _ = try? KidneySegService.negotiate(available, format: asFormat ? header : nil, accept: asFormat ? nil : header)
+            }
         }
     }
 

@@ -6,7 +6,7 @@ import Imaging
 /// DICOM input, chosen by `?format=` or else by the Accept header. A format the job does not
 /// have is 406.
 extension KidneySegService {
-    enum MaskFormat: String, CaseIterable {
+    public enum MaskFormat: String, CaseIterable, Sendable {
         case nifti, png, dicomSEG = "dicom-seg"
 
         /// The media types that ask for it.
@@ -48,8 +48,8 @@ extension KidneySegService {
     }
 
     /// `format` names one; otherwise the first of `available` that Accept takes, by quality
-    /// (no Accept header takes the first).
-    static func negotiate(_ available: [MaskFormat], format: String?, accept: String?) throws -> MaskFormat {
+    /// (no Accept header takes the first). Public for the fuzz harness.
+    public static func negotiate(_ available: [MaskFormat], format: String?, accept: String?) throws -> MaskFormat {
         let offered = available.map(\.rawValue).joined(separator: ", ")
         if let format {
             guard let chosen = MaskFormat(rawValue: format), available.contains(chosen) else {

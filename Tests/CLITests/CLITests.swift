@@ -243,7 +243,7 @@ extension CLI {
     static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fuzz/corpus")
 
-    @Test(arguments: ["http", "multipart", "nifti", "png", "safetensors", "config", "manifest", "dicom", "zip"])
+    @Test(arguments: ["http", "multipart", "nifti", "png", "safetensors", "config", "manifest", "dicom", "zip", "accept"])
     func replaysTheCorpusWithoutACrash(harness: String) throws {
         let folder = Self.corpus.appendingPathComponent(harness)
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted().map { folder.appendingPathComponent($0).path }
