@@ -16,7 +16,7 @@ ln -sfn "$(realpath "$shared/example-ct/example_ct.nii.gz")" "$data/example/case
 ln -sfn "$(realpath "$shared/example-ct/example_ct_kidney_reference.nii.gz")" "$data/example/case_example/segmentation.nii.gz"
 
 echo "## Validation: KiTS19 case_00117 (one volume: Dice pooled over its slices)"
-$kidneyseg evaluate-set "$data/kits19-validation" --models "$models" --choose-weights
+$kidneyseg evaluate-set "$data/kits19-validation" --models "$models" --choose-weights --foreground-thresholds 0.5,0.45,0.4,0.35,0.3
 echo "## Held-out CURVAS patients 10008, 10011, 10014 (real slices, kidney only)"
 $kidneyseg evaluate-set "$data/test/real-slices" --models "$models" --classes kidney --hu-range 0,255
 echo "## The example CT (real, non-contrast) against its TotalSegmentator kidney mask"

@@ -43,11 +43,16 @@ public struct ConnectedComponents: Sendable {
 /// - nothing lies outside the body: a kidney-and-tumour region mostly outside it goes;
 /// - islands under `minimumComponentMillilitres` go (in a single slice, which has no thickness,
 ///   islands under `minimumSliceAreaSquareMillimetres`);
+/// - bone is not kidney: given the CT, a region that `boneMarrow` finds to be marrow inside its
+///   cortex goes (the hips and the sacrum of a non-contrast CT look like kidney to the models);
 /// - a patient has one kidney on each side: of the kidney-and-tumour regions on a side, the one
 ///   with the most kidney stays, and so do those with at least `sideRegionShare` of its kidney
 ///   (a kidney the model split in two, or a true kidney beside an error of the same size, which
 ///   the rule cannot tell apart); smaller ones are not plausible as a kidney and go (a horseshoe
 ///   kidney is one region, and stays whole);
+/// - the kidneys lie side by side: when both sides have a kidney, a further region that shares no
+///   slice with either side's kidney goes, however large (the liver above the kidneys, or bowel
+///   in the pelvis, as on the example CT; a pelvic kidney would go too);
 /// - a renal tumour grows from the kidney: tumour regions that touch no kidney go, and in a
 ///   volume a region whose kidney is under `minimumKidneyForTumourMillilitres` and smaller than
 ///   its tumour loses the tumour (a large "tumour" on a sliver of "kidney" is another organ, as
@@ -58,46 +63,43 @@ public struct LabelCleanup: Equatable, Sendable, Codable {
     public var insideBody: Bool
     public var oneKidneyPerSide: Bool
     public var sideRegionShare: Double
+    public var kidneysSideBySide: Bool
     public var tumourMustTouchKidney: Bool
     public var minimumKidneyForTumourMillilitres: Double
     /// Holes enclosed by kidney or tumour within a slice are filled.
     public var fillHolesPerSlice: Bool
+    /// Nil turns the bone rule off.
+    public var boneMarrow: BoneMarrowRule?
 
     public init(minimumComponentMillilitres: Double = 1, minimumSliceAreaSquareMillimetres: Double = 100, insideBody: Bool = true,
-                oneKidneyPerSide: Bool = true, sideRegionShare: Double = 0.25, tumourMustTouchKidney: Bool = true,
-                minimumKidneyForTumourMillilitres: Double = 10, fillHolesPerSlice: Bool = false) {
+                oneKidneyPerSide: Bool = true, sideRegionShare: Double = 0.25, kidneysSideBySide: Bool = true, tumourMustTouchKidney: Bool = true,
+                minimumKidneyForTumourMillilitres: Double = 10, fillHolesPerSlice: Bool = false, boneMarrow: BoneMarrowRule? = BoneMarrowRule()) {
         self.minimumComponentMillilitres = minimumComponentMillilitres
         self.minimumSliceAreaSquareMillimetres = minimumSliceAreaSquareMillimetres
         self.insideBody = insideBody
         self.oneKidneyPerSide = oneKidneyPerSide
         self.sideRegionShare = sideRegionShare
+        self.kidneysSideBySide = kidneysSideBySide
         self.tumourMustTouchKidney = tumourMustTouchKidney
         self.minimumKidneyForTumourMillilitres = minimumKidneyForTumourMillilitres
         self.fillHolesPerSlice = fillHolesPerSlice
+        self.boneMarrow = boneMarrow
     }
 
-    /// Cleans `stack`, whose CT gave `body`.
-    public func apply(to stack: inout AxialStack<UInt8>, body: BodyMask) {
+    /// Cleans `stack`, whose CT gave `body`; the bone rule needs the CT itself, on the same grid.
+    public func apply(to stack: inout AxialStack<UInt8>, body: BodyMask, ct: AxialStack<Float>? = nil) {
+        precondition(ct.map { $0.size == stack.size } ?? true, "the CT is not on the label map's grid")
         let pixelArea = stack.spacing.x * stack.spacing.y
         let minimumVoxels = stack.sliceCount == 1 ? minimumSliceAreaSquareMillimetres / pixelArea
             : minimumComponentMillilitres / (pixelArea * stack.spacing.z / 1000)
         var regions = KidneyRegions(stack)
         for (index, region) in regions.summaries.enumerated() {
             let outside = insideBody && region.voxelsOutside(body, stack.size) * 2 > region.voxels
-            if outside || Double(region.voxels) < minimumVoxels { regions.remove(index, from: &stack) }
+            let small = Double(region.voxels) < minimumVoxels
+            let bone = !outside && !small && ct.map { ct in boneMarrow?.isBone(region.members, in: ct) ?? false } ?? false
+            if outside || small || bone { regions.remove(index, from: &stack) }
         }
-        if oneKidneyPerSide {
-            let midline = KidneySides.midline(stack, body)
-            for side in KidneySides.Side.allCases {
-                let onSide = regions.kept.filter { regions.summaries[$0].side(midline) == side }
-                let rank = { (index: Int) in (regions.summaries[index].kidneyVoxels, regions.summaries[index].voxels) }
-                guard let best = onSide.max(by: { rank($0) < rank($1) }) else { continue }
-                let enough = Double(regions.summaries[best].kidneyVoxels) * sideRegionShare
-                for index in onSide where index != best && Double(regions.summaries[index].kidneyVoxels) < enough {
-                    regions.remove(index, from: &stack)
-                }
-            }
-        }
+        if oneKidneyPerSide { keepOneKidneyPerSide(&regions, in: &stack, body: body) }
         if tumourMustTouchKidney && stack.sliceCount > 1 {
             let voxelMillilitres = pixelArea * stack.spacing.z / 1000
             for index in regions.kept {
@@ -108,6 +110,26 @@ public struct LabelCleanup: Equatable, Sendable, Codable {
         }
         if tumourMustTouchKidney { removeTumourApartFromKidney(&stack.voxels, size: stack.size) }
         if fillHolesPerSlice { fillHoles(&stack.voxels, size: stack.size) }
+    }
+}
+
+extension LabelCleanup {
+    private func keepOneKidneyPerSide(_ regions: inout KidneyRegions, in stack: inout AxialStack<UInt8>, body: BodyMask) {
+        let summaries = regions.summaries
+        let midline = KidneySides.midline(stack, body)
+        let rank = { (index: Int) in (summaries[index].kidneyVoxels, summaries[index].voxels) }
+        let sides = KidneySides.Side.allCases.map { side in regions.kept.filter { summaries[$0].side(midline) == side } }
+        let best = sides.map { $0.max { rank($0) < rank($1) } }
+        let kidneys = best.compactMap { $0.flatMap { summaries[$0].slices } }
+        let sideBySide = kidneysSideBySide && kidneys.count == 2 && stack.sliceCount > 1
+        for (onSide, best) in zip(sides, best) {
+            guard let best else { continue }
+            let enough = Double(summaries[best].kidneyVoxels) * sideRegionShare
+            for index in onSide where index != best {
+                let apart = sideBySide && !kidneys.contains { summaries[index].slices.map($0.overlaps) ?? false }
+                if Double(summaries[index].kidneyVoxels) < enough || apart { regions.remove(index, from: &stack) }
+            }
+        }
     }
 }
 
@@ -155,6 +177,16 @@ struct KidneyRegions {
         var voxels = 0, kidneyVoxels = 0, tumourVoxels = 0
         var sumX = 0.0
         var members: [Int] = []
+        /// The first and last slice the region reaches.
+        var slices: ClosedRange<Int>?
+
+        mutating func add(_ voxel: Int, _ size: GridSize) {
+            let z = voxel / (size.x * size.y)
+            slices = slices.map { min($0.lowerBound, z)...max($0.upperBound, z) } ?? z...z
+            voxels += 1
+            sumX += Double(voxel % size.x)
+            members.append(voxel)
+        }
 
         func side(_ midline: Double) -> KidneySides.Side { sumX / Double(voxels) < midline ? .right : .left }
 
@@ -173,9 +205,7 @@ struct KidneyRegions {
         summaries = Array(repeating: Summary(), count: components.sizes.count)
         for (index, component) in components.labels.enumerated() where component != 0 {
             let region = Int(component) - 1
-            summaries[region].voxels += 1
-            summaries[region].sumX += Double(index % stack.size.x)
-            summaries[region].members.append(index)
+            summaries[region].add(index, stack.size)
             if stack.voxels[index] == kidney { summaries[region].kidneyVoxels += 1 } else { summaries[region].tumourVoxels += 1 }
         }
         kept = Array(summaries.indices)

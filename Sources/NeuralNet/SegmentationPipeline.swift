@@ -41,7 +41,7 @@ public struct SegmentationPipeline: Sendable {
                 progress(done, totalSteps)
             }
         }
-        let labels = cleanedArgmax(probabilities, size: stack.size, spacing: stack.spacing, body: body)
+        let labels = cleanedLabels(probabilities, foregroundThreshold: ensemble.foregroundThreshold, ct: stack, body: body)
         return Result(labels: volume.replacingVoxels(withAxial: labels, source: VolumeSource(format: volume.source.format, datatype: .uint8)),
                       probabilities: probabilities.map { AxialStack(size: stack.size, spacing: stack.spacing, voxels: $0) },
                       sides: KidneySides(labels, body: body))
@@ -52,8 +52,8 @@ public struct SegmentationPipeline: Sendable {
     /// is found, once per volume whatever the number of choices.
     public struct MemberProbabilities: Sendable {
         let volume: CTVolume
-        let size: GridSize
-        let spacing: SIMD3<Double>
+        /// The CT in canonical axial order.
+        let ct: AxialStack<Float>
         let body: BodyMask
         /// Per member, per class, in canonical axial order.
         let members: [[[Float]]]
@@ -67,11 +67,12 @@ public struct SegmentationPipeline: Sendable {
             try add(member, share: 1, of: stack, body: body, to: &probabilities, isCancelled: { false }) { _ in }
             return probabilities
         }
-        return MemberProbabilities(volume: volume, size: stack.size, spacing: stack.spacing, body: body, members: members)
+        return MemberProbabilities(volume: volume, ct: stack, body: body, members: members)
     }
 
-    /// The label map, in the volume's own geometry, that `weights` give to the members.
-    public func labels(_ computed: MemberProbabilities, weights: [Double]) -> LabelMap {
+    /// The label map, in the volume's own geometry, that `weights` and `foregroundThreshold`
+    /// (see `Ensemble`) give to the members.
+    public func labels(_ computed: MemberProbabilities, weights: [Double], foregroundThreshold: Double?) -> LabelMap {
         let total = Float(weights.reduce(0, +))
         var probabilities = computed.members[0].map { $0.map { _ in Float(0) } }
         for (member, weight) in zip(computed.members, weights) where weight > 0 {
@@ -79,7 +80,7 @@ public struct SegmentationPipeline: Sendable {
                 for voxel in member[label].indices { probabilities[label][voxel] += Float(weight) / total * member[label][voxel] }
             }
         }
-        let labels = cleanedArgmax(probabilities, size: computed.size, spacing: computed.spacing, body: computed.body)
+        let labels = cleanedLabels(probabilities, foregroundThreshold: foregroundThreshold, ct: computed.ct, body: computed.body)
         return computed.volume.replacingVoxels(withAxial: labels, source: VolumeSource(format: computed.volume.source.format, datatype: .uint8))
     }
 
@@ -113,21 +114,26 @@ public struct SegmentationPipeline: Sendable {
         }
     }
 
-    /// Argmax, then the clean-up.
-    private func cleanedArgmax(_ probabilities: [[Float]], size: GridSize, spacing: SIMD3<Double>, body: BodyMask) -> AxialStack<UInt8> {
-        var labels = AxialStack(size: size, spacing: spacing, voxels: argmax(probabilities))
-        cleanup.apply(to: &labels, body: body)
+    /// Each voxel's label, then the clean-up.
+    private func cleanedLabels(_ probabilities: [[Float]], foregroundThreshold: Double?, ct: AxialStack<Float>, body: BodyMask) -> AxialStack<UInt8> {
+        var labels = AxialStack(size: ct.size, spacing: ct.spacing, voxels: Self.labels(probabilities, foregroundThreshold: foregroundThreshold))
+        cleanup.apply(to: &labels, body: body, ct: ct)
         return labels
     }
 
-    private func argmax(_ probabilities: [[Float]]) -> [UInt8] {
-        (0..<probabilities[0].count).map { voxel in
+    /// The likeliest class of each voxel; with a threshold, a voxel whose likeliest class is
+    /// background is kidney when its background probability is under 1 - threshold.
+    public static func labels(_ probabilities: [[Float]], foregroundThreshold: Double?) -> [UInt8] {
+        let background = foregroundThreshold.map { Float(1 - $0) } ?? 0
+        return (0..<probabilities[0].count).map { voxel in
             var best = 0
             for label in 1..<probabilities.count where probabilities[label][voxel] > probabilities[best][voxel] { best = label }
-            return UInt8(best)
+            return best == 0 && probabilities[0][voxel] < background ? kidney : UInt8(best)
         }
     }
 }
+
+private let kidney = SegmentationLabel.kidney.rawValue
 
 public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
     case cancelled

@@ -34,6 +34,9 @@ struct EvaluateSet: ParsableCommand {
     @Flag(name: .customLong("choose-weights"), help: "Also score every choice of member weights from 0, 1 and 2, and name the best (on validation cases, never test cases).")
     var chooseWeights = false
 
+    @Option(name: .customLong("foreground-thresholds"), help: "Also score the ensemble's weights with each of these foreground thresholds (comma-separated, between 0 and 1; see ensemble.json), and name the best with --choose-weights.")
+    var foregroundThresholds = ""
+
     func run() throws {
         ComputeThreads.configure()
         let scored = try classes.split(separator: ",").map { name -> SegmentationLabel in
@@ -45,21 +48,30 @@ struct EvaluateSet: ParsableCommand {
         let ensemble = try models.ensemble()
         let pipeline = SegmentationPipeline(ensemble: ensemble, cleanup: LabelCleanup(insideBody: !withoutAnatomy, oneKidneyPerSide: !withoutAnatomy))
         let cases = try TrainingCase.cases(in: URL(argument: folder))
-        // Each member alone, then the ensemble as configured, then (when asked) every other
-        // choice of weights; all from each member's probabilities, computed once per case.
-        let count = ensemble.members.count
-        var contenders = ensemble.members.indices.map { member in
-            (name: ensemble.members[member].manifest.name, weights: (0..<count).map { $0 == member ? 1.0 : 0 })
+        let thresholds = try foregroundThresholds.split(separator: ",").map { text in
+            guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value > 0, value < 1 else {
+                throw CommandError("foreground threshold \(text) must be a number between 0 and 1")
+            }
+            return value
         }
-        if count > 1 { contenders.append(("ensemble (\(count))", ensemble.weights)) }
-        if chooseWeights { contenders += Self.weightChoices(count).map { ("weights \($0.map(\.formatted).joined(separator: ","))", $0) } }
+        // Each member alone, then the ensemble as configured, then (when asked) every other
+        // choice of weights and the thresholds; all from each member's probabilities, computed
+        // once per case, and all with the configured threshold unless named.
+        let count = ensemble.members.count
+        let configured = ensemble.foregroundThreshold
+        var contenders = ensemble.members.indices.map { member in
+            (name: ensemble.members[member].manifest.name, weights: (0..<count).map { $0 == member ? 1.0 : 0 }, threshold: configured)
+        }
+        if count > 1 { contenders.append(("ensemble (\(count))", ensemble.weights, configured)) }
+        if chooseWeights { contenders += Self.weightChoices(count).map { ("weights \($0.map(\.formatted).joined(separator: ","))", $0, configured) } }
+        contenders += thresholds.map { ("ensemble, threshold \($0.formatted())", ensemble.weights, $0) }
         var results = contenders.map { _ in [[ClassMetrics]]() }
         for item in cases {
             let ct = try input.reader.readCT(from: item.image)
             let reference = try input.reader.readLabels(from: item.labels)
             let probabilities = try pipeline.memberProbabilities(ct)
             for (index, contender) in contenders.enumerated() {
-                let predicted = pipeline.labels(probabilities, weights: contender.weights)
+                let predicted = pipeline.labels(probabilities, weights: contender.weights, foregroundThreshold: contender.threshold)
                 let metrics = try evaluate(prediction: predicted, reference: reference, classes: scored)
                 results[index].append(metrics)
                 if perCase {
@@ -93,8 +105,10 @@ struct EvaluateSet: ParsableCommand {
             let best = scores.indices.dropFirst(count + (count > 1 ? 1 : 0)).max { scores[$0] < scores[$1] || (scores[$0] == scores[$1] && $0 > $1) }!
             let names = ensemble.members.map { $0.folder.lastPathComponent }
             let weights = Dictionary(uniqueKeysWithValues: zip(names, contenders[best].weights))
-            print("\nBest weights: \(contenders[best].name) (mean Dice \(String(format: "%.3f", scores[best]))); as ensemble.json:")
-            let json = try JSONSerialization.data(withJSONObject: ["weights": weights], options: [.sortedKeys])
+            print("\nBest: \(contenders[best].name) (mean Dice \(String(format: "%.3f", scores[best]))); as ensemble.json:")
+            var settings: [String: Any] = ["weights": weights]
+            if let threshold = contenders[best].threshold { settings["foreground_threshold"] = threshold }
+            let json = try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys])
             print(String(decoding: json, as: UTF8.self))
         }
     }

@@ -131,6 +131,33 @@ import Testing
         #expect(labels.voxels.filter { $0 != 0 }.count == 36 + 12)
     }
 
+    /// With a kidney on each side, a region of kidney size that shares no slice with either
+    /// kidney goes (the liver above them); one that reaches a kidney's slices stays, and with one
+    /// side empty, or the rule off, nothing is judged by height.
+    @Test func dropsARegionAboveBothKidneys() {
+        let size = GridSize(x: 20, y: 12, z: 16)
+        func box(_ voxels: inout [UInt8], x: ClosedRange<Int>, y: ClosedRange<Int>, z: ClosedRange<Int>) {
+            for z in z { for y in y { for x in x { voxels[index(x, y, z, in: size)] = 1 } } }
+        }
+        var voxels = [UInt8](repeating: 0, count: size.voxelCount)
+        box(&voxels, x: 1...3, y: 1...3, z: 4...7)      // the right kidney, 36
+        box(&voxels, x: 14...16, y: 1...3, z: 3...6)    // the left kidney, 36
+        box(&voxels, x: 1...3, y: 8...10, z: 11...13)   // right, above both: 27
+        box(&voxels, x: 5...7, y: 8...10, z: 7...9)     // right, reaching the right kidney's slice 7: 27
+        let labels = stack(size, voxels)
+        var cleaned = labels
+        LabelCleanup(minimumComponentMillilitres: 0).apply(to: &cleaned, body: body(size))
+        #expect(cleaned.voxels[index(2, 9, 12, in: size)] == 0 && cleaned.voxels[index(6, 9, 8, in: size)] == 1)
+        #expect(cleaned.voxels.filter { $0 != 0 }.count == 36 + 36 + 27)
+        var off = labels
+        LabelCleanup(minimumComponentMillilitres: 0, kidneysSideBySide: false).apply(to: &off, body: body(size))
+        #expect(off.voxels.filter { $0 != 0 }.count == 36 + 36 + 27 + 27)
+        var oneSided = labels
+        for index in oneSided.voxels.indices where index % size.x > 10 { oneSided.voxels[index] = 0 }
+        LabelCleanup(minimumComponentMillilitres: 0).apply(to: &oneSided, body: body(size))
+        #expect(oneSided.voxels.filter { $0 != 0 }.count == 36 + 27 + 27)
+    }
+
     /// A region lying mostly on air outside the body goes; one inside it stays.
     @Test func dropsRegionsOutsideTheBody() {
         let size = GridSize(x: 24, y: 6, z: 2)

@@ -74,6 +74,28 @@ import Testing
         #expect(ensemble.weights == [1, 1, 2])
     }
 
+    @Test func readsTheForegroundThresholdOfAnEnsembleFolder() throws {
+        try RandomModels.writeEnsemble(into: scratch.url)
+        let settings = scratch.url.appendingPathComponent("ensemble.json")
+        try Data(#"{"foreground_threshold": 0.4}"#.utf8).write(to: settings)
+        let ensemble = try Ensemble(folder: scratch.url)
+        #expect(ensemble.foregroundThreshold == 0.4 && ensemble.weights == [1, 1, 1])
+        try Data(#"{"weights": {}}"#.utf8).write(to: settings)
+        #expect(try Ensemble(folder: scratch.url).foregroundThreshold == nil)
+        try Data(#"{"foreground_threshold": 1.5}"#.utf8).write(to: settings)
+        #expect(throws: EnsembleError.invalidThreshold(1.5)) { try Ensemble(folder: scratch.url) }
+    }
+
+    /// Per voxel, background, kidney and tumour probabilities. The threshold turns background
+    /// into kidney only, and only where kidney and tumour together pass it.
+    @Test func aForegroundThresholdTurnsUnsureBackgroundIntoKidney() {
+        let voxels: [[Float]] = [[0.7, 0.2, 0.1], [0.55, 0.25, 0.2], [0.55, 0.15, 0.3], [0.3, 0.3, 0.4], [0.3, 0.5, 0.2]]
+        let probabilities = (0..<3).map { label in voxels.map { $0[label] } }
+        #expect(SegmentationPipeline.labels(probabilities, foregroundThreshold: nil) == [0, 0, 0, 2, 1])
+        #expect(SegmentationPipeline.labels(probabilities, foregroundThreshold: 0.4) == [0, 1, 1, 2, 1])
+        #expect(SegmentationPipeline.labels(probabilities, foregroundThreshold: 0.2) == [1, 1, 1, 2, 1])
+    }
+
     @Test func saysClearlyWhenNoModelsAreInstalled() {
         #expect(throws: EnsembleError.noModels(folder: scratch.url.path)) { try Ensemble(folder: scratch.url) }
     }
