@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Scores the ensemble in Models/ (or $MODELS) as the README reports it, on data no member
-# trained on: the validation KiTS19 patient (case_00117, where the ensemble's weights are
-# chosen), the held-out CURVAS patients' real slices, the real non-contrast example CT against
-# its TotalSegmentator kidney mask, and synth's held-out phantoms. Run
-# scripts/train-default-models.sh first: it makes the data in $DATA (../kidneyseg-data).
+# trained on: the validation KiTS19 patient (case_00117, where the ensemble's weights and
+# foreground threshold are chosen), the held-out CURVAS patients' real slices, the real
+# non-contrast example CT against its TotalSegmentator kidney mask, and synth's held-out
+# phantoms. Run scripts/train-default-models.sh first: it makes the data in $DATA
+# (../kidneyseg-data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kidneyseg=${KIDNEYSEG:-.build/release/kidneyseg}
