@@ -46,12 +46,14 @@ struct Bench: ParsableCommand {
         print("| model | batch | ms/slice | best ms/slice | GFLOP/s | peak RSS | page faults/slice |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for batch in batchSizes {
-            for (name, network) in networks {
-                print(measure(name, batch: batch) { input in _ = network.logits(input) })
+            // Each model gets as many channels as it takes (a 2.5-D model takes its neighbours).
+            let inputs = networks.map { input(batch: batch, channels: $0.1.architecture.inChannels) }
+            for ((name, network), input) in zip(networks, inputs) {
+                print(measure(name, batch: batch) { _ = network.logits(input) })
             }
             if networks.count > 1 {
-                print(measure("ensemble (\(networks.count))", batch: batch) { input in
-                    for (_, network) in networks { _ = network.probabilities(input) }
+                print(measure("ensemble (\(networks.count))", batch: batch) {
+                    for ((_, network), input) in zip(networks, inputs) { _ = network.probabilities(input) }
                 })
             }
         }
@@ -62,7 +64,7 @@ struct Bench: ParsableCommand {
 
     /// Each method's share of one pass, then the operations that take the most time.
     private func printProfile(_ name: String, _ network: UNet, batch: Int) {
-        let input = Tensor(zeros: batch, channels: 1, height: size, width: size)
+        let input = Tensor(zeros: batch, channels: network.architecture.inChannels, height: size, width: size)
         _ = network.logits(input)
         // Each operation's fastest of the repeated passes: the machine is shared, and a pass
         // slowed by a neighbour should not decide where the time goes.
@@ -101,19 +103,23 @@ struct Bench: ParsableCommand {
         return try models.ensemble().members.map { ($0.manifest.name, $0.network) }
     }
 
-    private func measure(_ name: String, batch: Int, _ body: (Tensor) -> Void) -> String {
+    /// Reproducible values in [0, 1).
+    private func input(batch: Int, channels: Int) -> Tensor {
         var state: UInt32 = 1
-        let input = Tensor(batch: batch, channels: 1, height: size, width: size, data: (0..<(batch * size * size)).map { _ in
+        return Tensor(batch: batch, channels: channels, height: size, width: size, data: (0..<(batch * channels * size * size)).map { _ in
             state = state &* 1_664_525 &+ 1_013_904_223
             return Float(state >> 8) / Float(1 << 24)
         })
+    }
+
+    private func measure(_ name: String, batch: Int, _ body: () -> Void) -> String {
         ComputeThreads.resetPeakResidentBytes()
         let counter = WorkCounter()
-        WorkCounter.$current.withValue(counter) { body(input) }  // warm-up, counting the work
+        WorkCounter.$current.withValue(counter) { body() }  // warm-up, counting the work
         let faultsBefore = minorPageFaults()
         let milliseconds = (0..<repeats).map { _ in
             let start = DispatchTime.now().uptimeNanoseconds
-            body(input)
+            body()
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(batch)
         }
         let faults = Double(minorPageFaults() - faultsBefore) / Double(repeats * batch)
