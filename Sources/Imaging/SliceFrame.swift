@@ -84,30 +84,34 @@ public struct SliceFrame: Equatable, Sendable {
     }
 
     private func resample(_ plane: Plane<Float>, fill: Float, columns: AxisResampling, rows: AxisResampling) -> Plane<Float> {
+        let (targetWidth, targetHeight) = (columns.targetCount, rows.targetCount)
         // Columns first, on only the source rows that some output row reads.
         var needed = [Bool](repeating: false, count: plane.height)
-        for taps in rows.taps { for tap in taps { needed[tap.index] = true } }
-        let targetWidth = columns.taps.count
+        for y in 0..<targetHeight { for k in 0..<rows.count[y] { needed[rows.first[y] + k] = true } }
         var horizontal = [Float](repeating: fill, count: targetWidth * plane.height)
         plane.values.withUnsafeBufferPointer { input in
-            for y in 0..<plane.height where needed[y] {
-                let row = y * plane.width
-                for (x, taps) in columns.taps.enumerated() {
-                    var sum = columns.outside[x] * fill
-                    for tap in taps { sum += tap.weight * input[row + tap.index] }
-                    horizontal[y * targetWidth + x] = sum
+            horizontal.withUnsafeMutableBufferPointer { horizontal in
+                for y in 0..<plane.height where needed[y] {
+                    columns.resample(input.baseAddress! + y * plane.width, fill: fill, into: horizontal.baseAddress! + y * targetWidth)
                 }
             }
         }
-        var output = [Float](repeating: 0, count: targetWidth * rows.taps.count)
-        for (y, taps) in rows.taps.enumerated() {
-            for x in 0..<targetWidth {
-                var sum = rows.outside[y] * fill
-                for tap in taps { sum += tap.weight * horizontal[tap.index * targetWidth + x] }
-                output[y * targetWidth + x] = sum
+        // Then rows: each output row is a weighted sum of whole rows.
+        var output = [Float](repeating: 0, count: targetWidth * targetHeight)
+        horizontal.withUnsafeBufferPointer { horizontal in
+            output.withUnsafeMutableBufferPointer { output in
+                for y in 0..<targetHeight {
+                    let row = output.baseAddress! + y * targetWidth
+                    row.update(repeating: rows.outside[y] * fill, count: targetWidth)
+                    for k in 0..<rows.count[y] {
+                        let weight = rows.weights[rows.offset[y] + k]
+                        let source = horizontal.baseAddress! + (rows.first[y] + k) * targetWidth
+                        for x in 0..<targetWidth { row[x] += weight * source[x] }
+                    }
+                }
             }
         }
-        return Plane(width: targetWidth, height: rows.taps.count, values: output)
+        return Plane(width: targetWidth, height: targetHeight, values: output)
     }
 }
 
@@ -116,13 +120,16 @@ public struct SliceFrame: Equatable, Sendable {
 /// aliasing of CT noise); growing is plain linear interpolation. Weights are normalised, and the
 /// share that falls outside the source is `outside`, for the caller's fill value.
 struct AxisResampling {
-    var taps: [[(index: Int, weight: Float)]]
-    var outside: [Float]
+    /// Target `i` reads the source pixels `first[i] ..< first[i] + count[i]` (inside the source),
+    /// with the weights from `weights[offset[i]]` on, stored flat for the inner loops.
+    var first: [Int] = [], count: [Int] = [], offset: [Int] = []
+    var weights: [Float] = []
+    var outside: [Float] = []
+
+    var targetCount: Int { first.count }
 
     init(sourceCount: Int, sourceSpacing: Double, sourceOrigin: Double, targetCount: Int, targetSpacing: Double, targetOrigin: Double) {
         let radius = max(1, targetSpacing / sourceSpacing)
-        var taps: [[(index: Int, weight: Float)]] = []
-        var outside: [Float] = []
         for target in 0..<targetCount {
             let position = (targetOrigin + Double(target) * targetSpacing - sourceOrigin) / sourceSpacing
             var inside: [(index: Int, weight: Double)] = []
@@ -133,10 +140,29 @@ struct AxisResampling {
                 total += weight
                 if index >= 0 && index < sourceCount { inside.append((index, weight)) } else { beyond += weight }
             }
-            taps.append(inside.map { ($0.index, Float($0.weight / total)) })
+            // The pixels inside the source are consecutive.
+            first.append(inside.first?.index ?? 0)
+            count.append(inside.count)
+            offset.append(weights.count)
+            weights += inside.map { Float($0.weight / total) }
             outside.append(Float(beyond / total))
         }
-        self.taps = taps
-        self.outside = outside
+    }
+
+    /// One line: `output[i] = outside[i] · fill + Σ weight · input[pixel]`.
+    func resample(_ input: UnsafePointer<Float>, fill: Float, into output: UnsafeMutablePointer<Float>) {
+        first.withUnsafeBufferPointer { first in
+            count.withUnsafeBufferPointer { count in
+                offset.withUnsafeBufferPointer { offset in
+                    weights.withUnsafeBufferPointer { weights in
+                        for target in 0..<first.count {
+                            var sum = outside[target] * fill
+                            for k in 0..<count[target] { sum += weights[offset[target] + k] * input[first[target] + k] }
+                            output[target] = sum
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -85,29 +85,50 @@ public struct SegmentationPipeline: Sendable {
     }
 
     /// Adds `share` of one member's probabilities, restored onto the slices' grid, to `probabilities`.
+    /// A batch's inputs and its restored planes are made on every compute thread, a slice or a
+    /// plane each (they are independent); the sum stays in slice order, so the result does not
+    /// depend on the thread count.
     private func add(_ member: SegmentationModel, share: Float, of stack: AxialStack<Float>, body: BodyMask, to probabilities: inout [[Float]],
                      isCancelled: () -> Bool, progress: (Int) -> Void) throws {
         let classes = probabilities.count
         let preprocessing = member.manifest.preprocessing
         let frame = preprocessing.frame(for: stack, body: body)
+        let pixels = stack.pixelsPerSlice
+        let inputSize = preprocessing.channels * frame.width * frame.height
+        // Plane `item * classes + label` of a batch, back on the slice's grid; one buffer for
+        // every batch, since fresh pages for each cost as much as the resampling.
+        var restored = [Float](repeating: 0, count: batchSize * classes * pixels)
         for start in stride(from: 0, to: stack.sliceCount, by: batchSize) {
             if isCancelled() { throw PipelineError.cancelled }
             let batch = start..<min(start + batchSize, stack.sliceCount)
-            var input: [Float] = []
-            input.reserveCapacity(batch.count * preprocessing.channels * frame.width * frame.height)
-            for slice in batch {
-                for channel in preprocessing.modelInput(stack, slice: slice, frame: frame) { input += channel.values }
+            var input = [Float](repeating: 0, count: batch.count * inputSize)
+            input.withUnsafeMutableBufferPointer { input in
+                ComputeThreads.parallelFor(batch.count) { items in
+                    for item in items {
+                        let channels = preprocessing.modelInput(stack, slice: batch.lowerBound + item, frame: frame).flatMap(\.values)
+                        _ = UnsafeMutableBufferPointer(rebasing: input[(item * inputSize)...]).initialize(from: channels)
+                    }
+                }
             }
             let output = member.network.probabilities(
                 Tensor(batch: batch.count, channels: preprocessing.channels, height: frame.height, width: frame.width, data: input))
-            for (item, slice) in batch.enumerated() {
-                for label in 0..<classes {
-                    let offset = (item * classes + label) * output.planeSize
-                    let plane = Plane(width: frame.width, height: frame.height, values: Array(output.data[offset..<(offset + output.planeSize)]))
-                    // Beyond the model's grid lies background only.
-                    let restored = frame.restore(plane, fill: label == 0 ? 1 : 0).values
-                    let base = slice * stack.pixelsPerSlice
-                    for pixel in 0..<restored.count { probabilities[label][base + pixel] += share * restored[pixel] }
+            restored.withUnsafeMutableBufferPointer { restored in
+                ComputeThreads.parallelFor(batch.count * classes) { planes in
+                    for index in planes {
+                        let offset = index * output.planeSize
+                        let plane = Plane(width: frame.width, height: frame.height, values: Array(output.data[offset..<(offset + output.planeSize)]))
+                        // Beyond the model's grid lies background only.
+                        let values = frame.restore(plane, fill: index % classes == 0 ? 1 : 0).values
+                        _ = UnsafeMutableBufferPointer(rebasing: restored[(index * pixels)...]).update(from: values)
+                    }
+                }
+            }
+            for label in 0..<classes {
+                probabilities[label].withUnsafeMutableBufferPointer { target in
+                    for (item, slice) in batch.enumerated() {
+                        let (source, base) = ((item * classes + label) * pixels, slice * pixels)
+                        for pixel in 0..<pixels { target[base + pixel] += share * restored[source + pixel] }
+                    }
                 }
             }
             progress(batch.count)
