@@ -103,6 +103,26 @@ import Testing
         }
     }
 
+    /// The same slice in JPEG baseline and extended sequential decodes to the original's HU
+    /// within what each syntax's bits allow, on the same grid, and the summary names the syntax.
+    @Test(.enabled(if: DICOMTools.isInstalled && SEGCheck.isAvailable, "gdcmconv, DCMTK's tools or pydicom is not installed"))
+    func readsLossyJPEG() throws {
+        let series = try SEGCheck.exampleSeriesWithUIDs(in: scratch.url)
+        let original = try #require(try FileManager.default.contentsOfDirectory(at: series, includingPropertiesForKeys: nil).sorted { $0.path < $1.path }.first)
+        let raw = try DICOMTools.uncompressed(original, to: scratch.url.appendingPathComponent("raw.dcm"))
+        let expected = try reader.readCT(from: raw)
+        let lossy = DICOMTools.lossyEncodings
+        let files = try DICOMTools.encode(raw, in: scratch.url.appendingPathComponent("lossy"), as: lossy.map { ($0.name, $0.uid, $0.tool, $0.options) })
+        for ((name, uid, file), allowed) in zip(files, lossy.map(\.meanError)) {
+            #expect(try reader.describe(file).dicom?.transferSyntaxes == [uid], "\(name)")
+            let decoded = try reader.readCT(from: file)
+            #expect(decoded.geometry == expected.geometry, "\(name)")
+            try #require(decoded.voxels.count == expected.voxels.count, "\(name)")
+            let meanError = zip(decoded.voxels, expected.voxels).map { abs($0 - $1) }.reduce(0, +) / Float(expected.voxels.count)
+            #expect(meanError < allowed, "\(name): mean error \(meanError) HU")
+        }
+    }
+
     /// One DICOM file is a one-slice volume: the JPEG 2000 slice matches its NIfTI twin.
     @Test func readsOneFileAsASlice() throws {
         let dicom = try reader.readCT(from: SharedData.pancreasSliceDICOM)

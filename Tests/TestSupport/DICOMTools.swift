@@ -18,14 +18,23 @@ public enum DICOMTools {
         ("JPEG-LS lossless", "1.2.840.10008.1.2.4.80", "dcmcjpls", []),
     ]
 
+    /// The lossy JPEG syntaxes, each with the mean HU error allowed after encoding: baseline
+    /// keeps 8 bits (16 HU steps over a CT slice's range), extended sequential 12.
+    public static let lossyEncodings: [(name: String, uid: String, tool: String, options: [String], meanError: Float)] = [
+        ("JPEG baseline", "1.2.840.10008.1.2.4.50", "dcmcjpeg", ["+eb"], 20),
+        ("JPEG extended sequential", "1.2.840.10008.1.2.4.51", "dcmcjpeg", ["+ee"], 4),
+    ]
+
     /// `source` decompressed to explicit little endian, at `output`.
     public static func uncompressed(_ source: URL, to output: URL) throws -> URL {
         try run("gdcmconv", ["--raw", source.path, output.path])
         return output
     }
 
-    /// `source` (explicit little endian) in each of `encodings`, in `folder`.
-    public static func encode(_ source: URL, in folder: URL) throws -> [(name: String, uid: String, file: URL)] {
+    /// `source` (explicit little endian) in each of `encodings` (the lossless ones unless
+    /// told), in `folder`.
+    public static func encode(_ source: URL, in folder: URL, as encodings: [(name: String, uid: String, tool: String, options: [String])] = encodings)
+        throws -> [(name: String, uid: String, file: URL)] {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         return try encodings.enumerated().map { index, encoding in
             let output = folder.appendingPathComponent("syntax-\(index).dcm")
