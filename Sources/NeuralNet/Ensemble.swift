@@ -11,8 +11,11 @@ public struct Ensemble: Sendable {
     /// excretory one, a non-contrast one), and a lower threshold finds more of it. Like the
     /// weights, it is chosen on validation patients.
     public let foregroundThreshold: Double?
+    /// What the ensemble was validated on and how it scored, in a sentence, for the people who
+    /// read its results (the job page shows it); nil when its folder does not say.
+    public let validation: String?
 
-    public init(members: [SegmentationModel], weights: [Double]? = nil, foregroundThreshold: Double? = nil) throws {
+    public init(members: [SegmentationModel], weights: [Double]? = nil, foregroundThreshold: Double? = nil, validation: String? = nil) throws {
         guard let first = members.first else { throw EnsembleError.noModels(folder: nil) }
         for member in members where member.manifest.labels != first.manifest.labels {
             throw EnsembleError.mismatchedLabels(first.manifest.name, member.manifest.name)
@@ -25,11 +28,13 @@ public struct Ensemble: Sendable {
         self.members = members
         self.weights = weights
         self.foregroundThreshold = foregroundThreshold
+        self.validation = validation
     }
 
     /// Every model folder (a directory with a manifest.json) inside `folder`, in name order. An
-    /// optional `ensemble.json` there, `{"weights": {"<folder name>": 2.0, ...}, "foreground_threshold": 0.4}`,
-    /// sets weights (1 for members it does not name) and the threshold (none if absent).
+    /// optional `ensemble.json` there, `{"weights": {"<folder name>": 2.0, ...}, "foreground_threshold": 0.4,
+    /// "validation": "..."}`, sets weights (1 for members it does not name), the threshold (none
+    /// if absent) and the validation statement.
     public init(folder: URL) throws {
         let contents = (try? FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)) ?? []
         let modelFolders = contents
@@ -39,9 +44,10 @@ public struct Ensemble: Sendable {
         struct Settings: Decodable {
             var weights: [String: Double]?
             var foregroundThreshold: Double?
+            var validation: String?
 
             enum CodingKeys: String, CodingKey {
-                case weights
+                case weights, validation
                 case foregroundThreshold = "foreground_threshold"
             }
         }
@@ -53,7 +59,8 @@ public struct Ensemble: Sendable {
             }
         }
         try self.init(members: modelFolders.map(SegmentationModel.init(folder:)),
-                      weights: modelFolders.map { settings.weights?[$0.lastPathComponent] ?? 1 }, foregroundThreshold: settings.foregroundThreshold)
+                      weights: modelFolders.map { settings.weights?[$0.lastPathComponent] ?? 1 }, foregroundThreshold: settings.foregroundThreshold,
+                      validation: settings.validation)
     }
 
     public var labels: [String] { members[0].manifest.labels }

@@ -9,7 +9,12 @@ import NeuralNet
 /// reference (`GET /v1/jobs/{id}/view/{layer}`), so that windowing is instant. Opened by its
 /// signed link, the page passes the signature on to everything it loads.
 extension KidneySegService {
-    static let notice = "Research software, not for diagnosis. The default models were validated on one KiTS19 patient (kidney Dice 0.80, tumour 0.22) and score kidney Dice 0.43 on a non-contrast CT; check every result."
+    /// The page's warning, with what the loaded models were validated on in the words of their
+    /// `ensemble.json`, so that it changes with the models.
+    var notice: String {
+        Self.escapeHTML("Research software, not for diagnosis. "
+            + (ensemble.validation ?? "These models come with no statement of what they were validated on.") + " Check every result.")
+    }
 
     static let viewerTemplate: String = {
         guard let url = Bundle.module.url(forResource: "viewer", withExtension: "html"), let text = try? String(contentsOf: url, encoding: .utf8) else {
@@ -82,7 +87,7 @@ extension KidneySegService {
         // Inside <script>, "</" could end the element: JSON allows it escaped.
         let json = String(decoding: try JSONEncoder.api.encode(meta), as: UTF8.self).replacingOccurrences(of: "</", with: "<\\/")
         let html = Self.viewerTemplate.replacingOccurrences(of: "{{TITLE}}", with: title)
-            .replacingOccurrences(of: "{{NOTICE}}", with: Self.notice).replacingOccurrences(of: "{{META}}", with: json)
+            .replacingOccurrences(of: "{{NOTICE}}", with: notice).replacingOccurrences(of: "{{META}}", with: json)
         return HTTPResponse(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: .bytes(Data(html.utf8)))
     }
 
@@ -92,7 +97,7 @@ extension KidneySegService {
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><title>kidneyseg \(title)</title>\(refresh ? "<meta http-equiv=\"refresh\" content=\"2\">" : "")
             <style>body{font-family:system-ui,sans-serif;margin:2em;background:#101214;color:#e8e8e8}</style></head>
-            <body><h1>\(title)</h1>\(body)<p>\(Self.notice)</p></body></html>
+            <body><h1>\(title)</h1>\(body)<p>\(notice)</p></body></html>
             """
         return HTTPResponse(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: .bytes(Data(html.utf8)))
     }

@@ -86,6 +86,13 @@ import Testing
         #expect(throws: EnsembleError.invalidThreshold(1.5)) { try Ensemble(folder: scratch.url) }
     }
 
+    @Test func readsTheValidationStatementOfAnEnsembleFolder() throws {
+        try RandomModels.writeEnsemble(into: scratch.url)
+        #expect(try Ensemble(folder: scratch.url).validation == nil)
+        try Data(#"{"validation": "Validated on nothing at all."}"#.utf8).write(to: scratch.url.appendingPathComponent("ensemble.json"))
+        #expect(try Ensemble(folder: scratch.url).validation == "Validated on nothing at all.")
+    }
+
     /// Per voxel, background, kidney and tumour probabilities. The threshold turns background
     /// into kidney only, and only where kidney and tumour together pass it.
     @Test func aForegroundThresholdTurnsUnsureBackgroundIntoKidney() {

@@ -84,7 +84,11 @@ extension ServiceTests {
             #expect((bone["red"] as? Int ?? 0) > 0 && hidden["red"] as? Int == 0)
             let downloads = try #require(report["downloads"] as? [String: Int])
             #expect(downloads == ["mask (mask.nii.gz)": 200, "job JSON": 200])
+            // The warning names what the shipped models were validated on, from their ensemble.json.
+            let settings = try JSONSerialization.jsonObject(with: Data(contentsOf: ConfigurationDocumentationTests.repository.appendingPathComponent("Models/ensemble.json")))
+            let validation = try #require((settings as? [String: Any])?["validation"] as? String)
             #expect((report["notice"] as? String)?.contains("not for diagnosis") == true)
+            #expect((report["notice"] as? String)?.contains(validation) == true, "\(report["notice"] ?? "")")
         }
     }
 
