@@ -50,9 +50,13 @@ public struct ConnectedComponents: Sendable {
 ///   (a kidney the model split in two, or a true kidney beside an error of the same size, which
 ///   the rule cannot tell apart); smaller ones are not plausible as a kidney and go (a horseshoe
 ///   kidney is one region, and stays whole);
-/// - the kidneys lie side by side: when both sides have a kidney, a further region that shares no
-///   slice with either side's kidney goes, however large (the liver above the kidneys, or bowel
-///   in the pelvis, as on the example CT; a pelvic kidney would go too);
+/// - the kidneys lie side by side: when both sides have regions, each side's kidney is chosen as
+///   the pair, one region a side sharing at least one slice, with the most kidney between them
+///   (a large error below the kidneys on one side, bowel or the iliac bones of a clipped CT,
+///   loses to the true kidney at its partner's height), and with no such pair each side's
+///   largest; then a further region that shares no slice with either kidney goes, however large
+///   (the liver above the kidneys, or bowel in the pelvis, as on the example CT; a pelvic kidney
+///   would go too);
 /// - a renal tumour grows from the kidney: tumour regions that touch no kidney go, and in a
 ///   volume a region whose kidney is under `minimumKidneyForTumourMillilitres` and smaller than
 ///   its tumour loses the tumour (a large "tumour" on a sliver of "kidney" is another organ, as
@@ -119,9 +123,11 @@ extension LabelCleanup {
         let midline = KidneySides.midline(stack, body)
         let rank = { (index: Int) in (summaries[index].kidneyVoxels, summaries[index].voxels) }
         let sides = KidneySides.Side.allCases.map { side in regions.kept.filter { summaries[$0].side(midline) == side } }
-        let best = sides.map { $0.max { rank($0) < rank($1) } }
+        var best = sides.map { $0.max { rank($0) < rank($1) } }
+        let inVolume = kidneysSideBySide && stack.sliceCount > 1
+        if inVolume, let pair = Self.likeliestPair(right: sides[0], left: sides[1], summaries) { best = [pair.right, pair.left] }
         let kidneys = best.compactMap { $0.flatMap { summaries[$0].slices } }
-        let sideBySide = kidneysSideBySide && kidneys.count == 2 && stack.sliceCount > 1
+        let sideBySide = inVolume && kidneys.count == 2
         for (onSide, best) in zip(sides, best) {
             guard let best else { continue }
             let enough = Double(summaries[best].kidneyVoxels) * sideRegionShare
@@ -130,6 +136,19 @@ extension LabelCleanup {
                 if Double(summaries[index].kidneyVoxels) < enough || apart { regions.remove(index, from: &stack) }
             }
         }
+    }
+
+    /// Of one region on each side whose slices overlap, the two with the most kidney between
+    /// them (then the most voxels); nil when no such pair exists.
+    private static func likeliestPair(right: [Int], left: [Int], _ summaries: [KidneyRegions.Summary]) -> (right: Int, left: Int)? {
+        var best: (right: Int, left: Int, rank: (Int, Int))?
+        for r in right {
+            for l in left where summaries[r].slices.flatMap({ a in summaries[l].slices.map(a.overlaps) }) ?? false {
+                let rank = (summaries[r].kidneyVoxels + summaries[l].kidneyVoxels, summaries[r].voxels + summaries[l].voxels)
+                if best.map({ $0.rank < rank }) ?? true { best = (r, l, rank) }
+            }
+        }
+        return best.map { ($0.right, $0.left) }
     }
 }
 

@@ -9,6 +9,11 @@ import Testing
 
     func index(_ x: Int, _ y: Int, _ z: Int, in size: GridSize) -> Int { (z * size.y + y) * size.x + x }
 
+    /// Kidney on a box of voxels.
+    func box(_ voxels: inout [UInt8], _ size: GridSize, x: ClosedRange<Int>, y: ClosedRange<Int>, z: ClosedRange<Int>) {
+        for z in z { for y in y { for x in x { voxels[index(x, y, z, in: size)] = 1 } } }
+    }
+
     /// The body of a CT that is soft tissue (40 HU) in `columns` (all but the first and the last
     /// by default) and air (-1000 HU) elsewhere.
     func body(_ size: GridSize, columns: ClosedRange<Int>? = nil) -> BodyMask {
@@ -136,14 +141,11 @@ import Testing
     /// side empty, or the rule off, nothing is judged by height.
     @Test func dropsARegionAboveBothKidneys() {
         let size = GridSize(x: 20, y: 12, z: 16)
-        func box(_ voxels: inout [UInt8], x: ClosedRange<Int>, y: ClosedRange<Int>, z: ClosedRange<Int>) {
-            for z in z { for y in y { for x in x { voxels[index(x, y, z, in: size)] = 1 } } }
-        }
         var voxels = [UInt8](repeating: 0, count: size.voxelCount)
-        box(&voxels, x: 1...3, y: 1...3, z: 4...7)      // the right kidney, 36
-        box(&voxels, x: 14...16, y: 1...3, z: 3...6)    // the left kidney, 36
-        box(&voxels, x: 1...3, y: 8...10, z: 11...13)   // right, above both: 27
-        box(&voxels, x: 5...7, y: 8...10, z: 7...9)     // right, reaching the right kidney's slice 7: 27
+        box(&voxels, size, x: 1...3, y: 1...3, z: 4...7)      // the right kidney, 36
+        box(&voxels, size, x: 14...16, y: 1...3, z: 3...6)    // the left kidney, 36
+        box(&voxels, size, x: 1...3, y: 8...10, z: 11...13)   // right, above both: 27
+        box(&voxels, size, x: 5...7, y: 8...10, z: 7...9)     // right, reaching the right kidney's slice 7: 27
         let labels = stack(size, voxels)
         var cleaned = labels
         LabelCleanup(minimumComponentMillilitres: 0).apply(to: &cleaned, body: body(size))
@@ -156,6 +158,25 @@ import Testing
         for index in oneSided.voxels.indices where index % size.x > 10 { oneSided.voxels[index] = 0 }
         LabelCleanup(minimumComponentMillilitres: 0).apply(to: &oneSided, body: body(size))
         #expect(oneSided.voxels.filter { $0 != 0 }.count == 36 + 27 + 27)
+    }
+
+    /// A region below the kidneys on one side, larger than that side's kidney, loses to the
+    /// kidney that shares slices with the other side's, and goes; without the rule, it is the
+    /// right side's kidney and the true one stays beside it.
+    @Test func choosesTheKidneyAtItsPartnersHeight() {
+        let size = GridSize(x: 20, y: 12, z: 16)
+        var voxels = [UInt8](repeating: 0, count: size.voxelCount)
+        box(&voxels, size, x: 1...3, y: 1...3, z: 9...12)     // the right kidney, 36
+        box(&voxels, size, x: 14...16, y: 1...3, z: 8...11)   // the left kidney, 36
+        box(&voxels, size, x: 1...4, y: 7...10, z: 1...4)     // right, below both: 64
+        let labels = stack(size, voxels)
+        var cleaned = labels
+        LabelCleanup(minimumComponentMillilitres: 0).apply(to: &cleaned, body: body(size))
+        #expect(cleaned.voxels[index(2, 8, 2, in: size)] == 0 && cleaned.voxels[index(2, 2, 10, in: size)] == 1)
+        #expect(cleaned.voxels.filter { $0 != 0 }.count == 36 + 36)
+        var off = labels
+        LabelCleanup(minimumComponentMillilitres: 0, kidneysSideBySide: false).apply(to: &off, body: body(size))
+        #expect(off.voxels.filter { $0 != 0 }.count == 36 + 36 + 64)
     }
 
     /// A region lying mostly on air outside the body goes; one inside it stays.
