@@ -36,8 +36,18 @@ public struct SegmentationPipeline: Sendable {
         var probabilities = [[Float]](repeating: [Float](repeating: 0, count: stack.voxels.count), count: ensemble.labels.count)
         let totalSteps = stack.sliceCount * ensemble.members.count
         var done = 0
+        // Members that take the same input share it (see `add`).
+        var groups: [[(member: SegmentationModel, share: Float)]] = []
         for (member, weight) in zip(ensemble.members, ensemble.weights) where weight > 0 {
-            try add(member, share: Float(weight) / totalWeight, of: stack, body: body, to: &probabilities, isCancelled: isCancelled) { slices in
+            let entry = (member: member, share: Float(weight) / totalWeight)
+            if let group = groups.firstIndex(where: { $0[0].member.manifest.preprocessing == member.manifest.preprocessing }) {
+                groups[group].append(entry)
+            } else {
+                groups.append([entry])
+            }
+        }
+        for group in groups {
+            try add(group, of: stack, body: body, to: &probabilities, isCancelled: isCancelled) { slices in
                 done += slices
                 progress(done, totalSteps)
             }
@@ -65,7 +75,7 @@ public struct SegmentationPipeline: Sendable {
         let body = BodyMask(stack)
         let members = try ensemble.members.map { member in
             var probabilities = [[Float]](repeating: [Float](repeating: 0, count: stack.voxels.count), count: ensemble.labels.count)
-            try add(member, share: 1, of: stack, body: body, to: &probabilities, isCancelled: { false }) { _ in }
+            try add([(member, 1)], of: stack, body: body, to: &probabilities, isCancelled: { false }) { _ in }
             return probabilities
         }
         return MemberProbabilities(volume: volume, ct: stack, body: body, members: members)
@@ -85,14 +95,18 @@ public struct SegmentationPipeline: Sendable {
         return computed.volume.replacingVoxels(withAxial: labels, source: VolumeSource(format: computed.volume.source.format, datatype: .uint8))
     }
 
-    /// Adds `share` of one member's probabilities, restored onto the slices' grid, to `probabilities`.
+    /// Adds each member's `share` of its probabilities, restored onto the slices' grid, to
+    /// `probabilities`. The members take the same input: it is made once per batch, their
+    /// probabilities are averaged on the model's grid, and the average is restored once (the
+    /// restoring is linear, so this is the sum of their restored planes up to rounding).
     /// A batch's inputs and its restored planes are made on every compute thread, a slice or a
     /// plane each (they are independent); the sum stays in slice order, so the result does not
     /// depend on the thread count.
-    private func add(_ member: SegmentationModel, share: Float, of stack: AxialStack<Float>, body: BodyMask, to probabilities: inout [[Float]],
-                     isCancelled: () -> Bool, progress: (Int) -> Void) throws {
+    private func add(_ group: [(member: SegmentationModel, share: Float)], of stack: AxialStack<Float>, body: BodyMask,
+                     to probabilities: inout [[Float]], isCancelled: () -> Bool, progress: (Int) -> Void) throws {
         let classes = probabilities.count
-        let preprocessing = member.manifest.preprocessing
+        let preprocessing = group[0].member.manifest.preprocessing
+        let share = group.map(\.share).reduce(0, +)
         let frame = preprocessing.frame(for: stack, body: body)
         let pixels = stack.pixelsPerSlice
         let inputSize = preprocessing.channels * frame.width * frame.height
@@ -111,8 +125,17 @@ public struct SegmentationPipeline: Sendable {
                     }
                 }
             }
-            let output = member.network.probabilities(
-                Tensor(batch: batch.count, channels: preprocessing.channels, height: frame.height, width: frame.width, data: input))
+            let tensor = Tensor(batch: batch.count, channels: preprocessing.channels, height: frame.height, width: frame.width, data: input)
+            var output = group[0].member.network.probabilities(tensor)
+            if group.count > 1 {
+                output.data.withUnsafeMutableBufferPointer { mean in
+                    for index in mean.indices { mean[index] *= group[0].share / share }
+                    for (member, memberShare) in group.dropFirst() {
+                        let more = member.network.probabilities(tensor)
+                        for index in mean.indices { mean[index] += memberShare / share * more.data[index] }
+                    }
+                }
+            }
             restored.withUnsafeMutableBufferPointer { restored in
                 ComputeThreads.parallelFor(batch.count * classes) { planes in
                     for index in planes {
@@ -132,7 +155,7 @@ public struct SegmentationPipeline: Sendable {
                     }
                 }
             }
-            progress(batch.count)
+            progress(batch.count * group.count)
         }
     }
 
