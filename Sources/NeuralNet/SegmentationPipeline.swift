@@ -3,7 +3,7 @@ import Imaging
 
 /// PRODUCT.md §3 from a CT volume to a label map: axial slices in canonical order, each member's
 /// HU window, resampling onto its input grid (see `SliceFrame`) and denoising, batched inference,
-/// softmax probabilities resampled back to the slice grid and averaged, each voxel's label
+/// softmax probabilities averaged and resampled back to the slice grid, each voxel's label
 /// (argmax, or the ensemble's foreground threshold), then the clean-up (`LabelCleanup`).
 public struct SegmentationPipeline: Sendable {
     public var ensemble: Ensemble
