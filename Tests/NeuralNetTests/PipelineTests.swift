@@ -14,9 +14,12 @@ import Testing
     /// A small real CT: the pancreas slice, 512x512x1.
     var slice: CTVolume { get throws { try VolumeReader().readCT(from: SharedData.pancreasSlice) } }
 
-    @Test func averagesMemberProbabilitiesWithTheirWeights() throws {
+    /// With an input grid of its own (96) or the same as the other's (64: the input is shared,
+    /// and the two are averaged before going back onto the slice grid), the same mix.
+    @Test(arguments: [96, 64])
+    func averagesMemberProbabilitiesWithTheirWeights(secondInputSize: Int) throws {
         let a = try model(.resnet18, seed: 1)
-        let b = try model(.vgg16bn, seed: 2, inputSize: 96)
+        let b = try model(.vgg16bn, seed: 2, inputSize: secondInputSize)
         let ct = try slice
         let alone = try [a, b].map { try SegmentationPipeline(ensemble: Ensemble(members: [$0])).segment(ct).probabilities }
         let mixed = try SegmentationPipeline(ensemble: Ensemble(members: [a, b], weights: [1, 3])).segment(ct).probabilities
