@@ -126,13 +126,13 @@ extension LabelCleanup {
         var best = sides.map { $0.max { rank($0) < rank($1) } }
         let inVolume = kidneysSideBySide && stack.sliceCount > 1
         if inVolume, let pair = Self.likeliestPair(right: sides[0], left: sides[1], summaries) { best = [pair.right, pair.left] }
-        let kidneys = best.compactMap { $0.flatMap { summaries[$0].slices } }
+        let kidneys = best.compactMap { $0 }
         let sideBySide = inVolume && kidneys.count == 2
         for (onSide, best) in zip(sides, best) {
             guard let best else { continue }
             let enough = Double(summaries[best].kidneyVoxels) * sideRegionShare
             for index in onSide where index != best {
-                let apart = sideBySide && !kidneys.contains { summaries[index].slices.map($0.overlaps) ?? false }
+                let apart = sideBySide && !kidneys.contains { summaries[index].sharesASlice(with: summaries[$0]) }
                 if Double(summaries[index].kidneyVoxels) < enough || apart { regions.remove(index, from: &stack) }
             }
         }
@@ -143,7 +143,7 @@ extension LabelCleanup {
     private static func likeliestPair(right: [Int], left: [Int], _ summaries: [KidneyRegions.Summary]) -> (right: Int, left: Int)? {
         var best: (right: Int, left: Int, rank: (Int, Int))?
         for r in right {
-            for l in left where summaries[r].slices.flatMap({ a in summaries[l].slices.map(a.overlaps) }) ?? false {
+            for l in left where summaries[r].sharesASlice(with: summaries[l]) {
                 let rank = (summaries[r].kidneyVoxels + summaries[l].kidneyVoxels, summaries[r].voxels + summaries[l].voxels)
                 if best.map({ $0.rank < rank }) ?? true { best = (r, l, rank) }
             }
@@ -206,6 +206,8 @@ struct KidneyRegions {
             sumX += Double(voxel % size.x)
             members.append(voxel)
         }
+
+        func sharesASlice(with other: Summary) -> Bool { slices.flatMap { mine in other.slices.map(mine.overlaps) } ?? false }
 
         func side(_ midline: Double) -> KidneySides.Side { sumX / Double(voxels) < midline ? .right : .left }
 
