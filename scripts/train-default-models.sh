@@ -45,7 +45,5 @@ if [ "$(done_so_far)" -lt "$keep" ]; then
         --steps-per-epoch 100 --epochs "$epochs" --stop-after $(( keep - $(done_so_far) )) --seed 2 \
         --init "$runs/$name-stage1.safetensors" --time-limit "$minutes" --output "$run"
 fi
-if [ "$(done_so_far)" -ge "$keep" ]; then
-    mkdir -p "Models/$name"
-    cp "$run/manifest.json" "$run/weights.safetensors" "$run/training.json" "Models/$name/"
-fi
+# The shipped manifest stays: it differs from the run's only in its description.
+if [ "$(done_so_far)" -ge "$keep" ]; then cp "$run/weights.safetensors" "$run/training.json" "Models/$name/"; fi
