@@ -35,6 +35,8 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var stepsPerEpoch = 0
     public var batchSize = 8
     public var accumulation = 1
+    /// How a step picks its slices (see `SliceSampling`).
+    public var sampling: SliceSampling = .weighted
     /// Focal Dice, the U-Net paper's best. On the synthetic set (resnet50, width 0.25, 600
     /// steps of 8) it reached held-out tumour Dice 0.73 where Dice + cross-entropy stayed at 0.00.
     public var loss: LossKind = .focalDice
@@ -58,7 +60,7 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case data, name, encoder, size, epochs, loss, schedule, augmentation, seed
+        case data, name, encoder, size, epochs, loss, schedule, augmentation, seed, sampling
         case encoderWidth = "encoder_width"
         case decoderChannels = "decoder_channels"
         case dataWeights = "data_weights"

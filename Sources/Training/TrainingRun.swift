@@ -85,6 +85,7 @@ public final class TrainingRun {
         let trainer = Trainer(network: network, optimizer: optimizer, loss: loss, accumulation: configuration.accumulation)
         let augmentation = Augmentation(proportion: configuration.augmentation, window: configuration.manifest.preprocessing.window)
         let validation = try batches(of: split.validation, from: validationCache, size: configuration.batchSize)
+        let draw = configuration.sampling == .weighted ? WeightedDraw(weights: split.training.map { cache.slices[$0].weight }) : nil
 
         let (began, firstEpoch) = (Date(), progress.epochsDone)
         for epoch in firstEpoch..<configuration.epochs {
@@ -96,10 +97,16 @@ public final class TrainingRun {
             var losses: [Float] = []
             let batchesPerEpoch = stepsPerEpoch * configuration.accumulation
             for step in 0..<batchesPerEpoch {
-                if order.count < configuration.batchSize { order += split.training.shuffled(using: &generator) }
-                let chosen = Array(order.prefix(configuration.batchSize))
-                order.removeFirst(chosen.count)
-                losses.append(trainer.train(on: try batch(chosen, from: cache, augmentation: augmentation, generator: &generator)))
+                let chosen: [Int]
+                if let draw {
+                    chosen = (0..<configuration.batchSize).map { _ in split.training[draw.next(using: &generator)] }
+                } else {
+                    if order.count < configuration.batchSize { order += split.training.shuffled(using: &generator) }
+                    chosen = Array(order.prefix(configuration.batchSize))
+                    order.removeFirst(chosen.count)
+                }
+                losses.append(trainer.train(on: try batch(chosen, from: cache, augmentation: augmentation, generator: &generator,
+                                                          weighted: draw == nil)))
                 if (step + 1) % max(1, batchesPerEpoch / 10) == 0 || step + 1 == batchesPerEpoch {
                     let elapsed = Date().timeIntervalSince(started)
                     let remaining = elapsed / Double(step + 1) * Double(batchesPerEpoch * (configuration.epochs - epoch) - step - 1)
@@ -123,8 +130,10 @@ public final class TrainingRun {
                        backgroundFraction: configuration.backgroundFraction, seed: configuration.seed, file: file)
     }
 
-    /// Slices as one batch, augmented.
-    private func batch(_ indices: [Int], from cache: SliceCache, augmentation: Augmentation, generator: inout SeededGenerator) throws -> TrainingBatch {
+    /// Slices as one batch, augmented; `weighted`: the loss weighs each slice by its weight,
+    /// else alike (the slices were drawn by weight).
+    private func batch(_ indices: [Int], from cache: SliceCache, augmentation: Augmentation, generator: inout SeededGenerator,
+                       weighted: Bool = true) throws -> TrainingBatch {
         var pixels: [Float] = []
         var labels: [UInt8] = []
         for index in indices {
@@ -134,7 +143,7 @@ public final class TrainingRun {
             labels += label.values
         }
         return TrainingBatch(images: Tensor(batch: indices.count, channels: cache.channels, height: cache.height, width: cache.width, data: pixels),
-                             labels: labels, weights: indices.map { cache.slices[$0].weight })
+                             labels: labels, weights: indices.map { weighted ? cache.slices[$0].weight : 1 })
     }
 
     private func batches(of indices: [Int], from cache: SliceCache, size: Int) throws -> [TrainingBatch] {

@@ -45,6 +45,8 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("steps-per-epoch"), help: "Optimiser steps per epoch (default: one pass).") var stepsPerEpoch: Int?
     @Option(help: "Slices per batch.") var batch: Int?
     @Option(help: "Batches per optimiser step (gradient accumulation).") var accumulation: Int?
+    @Option(help: "weighted (default: a step draws slices in proportion to their weight) or uniform (each pass shuffles every slice; the loss weighs them).")
+    var sampling: String?
     @Option(help: "dice, focal-dice, cross-entropy, weighted-cross-entropy or dice-cross-entropy.") var loss: String?
     @Option(help: "Focal Dice exponent.") var gamma: Float?
     @Option(help: "Learning rate.") var lr: Float?
@@ -82,6 +84,10 @@ struct Train: ParsableCommand {
         if let stepsPerEpoch { settings.stepsPerEpoch = stepsPerEpoch }
         if let batch { settings.batchSize = batch }
         if let accumulation { settings.accumulation = accumulation }
+        if let sampling {
+            guard let parsed = SliceSampling(rawValue: sampling) else { throw CommandError("--sampling takes weighted or uniform") }
+            settings.sampling = parsed
+        }
         if let loss {
             guard let parsed = LossKind(rawValue: loss) else { throw CommandError("unknown loss \(loss)") }
             settings.loss = parsed

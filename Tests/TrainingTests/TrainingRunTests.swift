@@ -62,14 +62,30 @@ import Training
         #expect(try weights(train(configuration, into: "c")) != weights(train(other, into: "d")))
     }
 
-    @Test func resumingContinuesAsAnUnbrokenRunWould() throws {
-        let configuration = try configuration()
+    @Test(arguments: SliceSampling.allCases)
+    func resumingContinuesAsAnUnbrokenRunWould(sampling: SliceSampling) throws {
+        var configuration = try configuration()
+        configuration.sampling = sampling
         let unbroken = try train(configuration, into: "unbroken")
         let broken = try train(configuration, into: "broken", epochLimit: 1)
         _ = try train(configuration, into: "broken", resume: true)
         #expect(try weights(broken) == weights(unbroken))
         let progress = try Checkpoint(folder: broken).progress()
         #expect(progress.epochsDone == 2 && progress.history.map(\.epoch) == [1, 2])
+    }
+
+    @Test func aCheckpointFromBeforeTheSamplingSettingResumesUniform() throws {
+        var configuration = try configuration()
+        configuration.sampling = .uniform
+        let folder = try train(configuration, into: "old", epochLimit: 1)
+        let file = folder.appendingPathComponent("training.json")
+        var saved = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as! [String: Any]
+        var settings = saved["configuration"] as! [String: Any]
+        #expect(settings.removeValue(forKey: "sampling") as? String == "uniform")
+        saved["configuration"] = settings
+        try JSONSerialization.data(withJSONObject: saved).write(to: file)
+        #expect(try Checkpoint(folder: folder).progress().configuration.sampling == .uniform)
+        #expect(TrainingConfiguration().sampling == .weighted)
     }
 
     @Test func theCheckpointIsAModelFolderTheEngineLoads() throws {
