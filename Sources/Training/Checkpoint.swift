@@ -56,11 +56,8 @@ public struct Checkpoint {
     public func progress() throws -> Progress {
         do {
             var saved = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("training.json"))) as? [String: Any] ?? [:]
-            // Settings added since the checkpoint was written take their defaults, but for the
-            // sampling: runs from before it existed drew their slices uniformly.
-            var configuration = saved["configuration"] as? [String: Any] ?? [:]
-            if configuration["sampling"] == nil { configuration["sampling"] = SliceSampling.uniform.rawValue }
-            saved["configuration"] = try TrainingConfiguration.withDefaults(configuration)
+            // Settings added since the checkpoint was written take their defaults.
+            saved["configuration"] = try TrainingConfiguration.withDefaults(saved["configuration"] as? [String: Any] ?? [:])
             return try JSONDecoder().decode(Progress.self, from: JSONSerialization.data(withJSONObject: saved))
         } catch {
             throw TrainingError.invalidCheckpoint("\(folder.path) holds no readable training.json (\(error.localizedDescription))")

@@ -2,14 +2,15 @@
 /// each slice counts by its weight (its set's share over its patient's slices); they differ in
 /// how often each slice is computed.
 public enum SliceSampling: String, Codable, Sendable, CaseIterable {
+    /// Each pass shuffles every slice once, and the loss weighs each slice by its weight (the
+    /// default, as the shipped models were trained).
+    case uniform
     /// Each step draws its slices with replacement, each with probability proportional to its
     /// weight, and the loss counts them alike. A set that weighs little but has many slices
     /// (80 phantoms) then takes only its share of the steps, and a set that weighs much but has
     /// few (3 real patients) is seen as often as it counts, instead of rarely and with a large
     /// weight that makes the gradient noisy.
     case weighted
-    /// Each pass shuffles every slice once, and the loss weighs each slice by its weight.
-    case uniform
 }
 
 /// Draws indices 0..<n, each with probability proportional to its weight.

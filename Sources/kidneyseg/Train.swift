@@ -45,7 +45,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("steps-per-epoch"), help: "Optimiser steps per epoch (default: one pass).") var stepsPerEpoch: Int?
     @Option(help: "Slices per batch.") var batch: Int?
     @Option(help: "Batches per optimiser step (gradient accumulation).") var accumulation: Int?
-    @Option(help: "weighted (default: a step draws slices in proportion to their weight) or uniform (each pass shuffles every slice; the loss weighs them).")
+    @Option(help: "uniform (default: each pass shuffles every slice, the loss weighs them) or weighted (a step draws slices in proportion to their weight).")
     var sampling: String?
     @Option(help: "dice, focal-dice, cross-entropy, weighted-cross-entropy or dice-cross-entropy.") var loss: String?
     @Option(help: "Focal Dice exponent.") var gamma: Float?

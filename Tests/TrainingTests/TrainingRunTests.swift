@@ -74,20 +74,6 @@ import Training
         #expect(progress.epochsDone == 2 && progress.history.map(\.epoch) == [1, 2])
     }
 
-    @Test func aCheckpointFromBeforeTheSamplingSettingResumesUniform() throws {
-        var configuration = try configuration()
-        configuration.sampling = .uniform
-        let folder = try train(configuration, into: "old", epochLimit: 1)
-        let file = folder.appendingPathComponent("training.json")
-        var saved = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as! [String: Any]
-        var settings = saved["configuration"] as! [String: Any]
-        #expect(settings.removeValue(forKey: "sampling") as? String == "uniform")
-        saved["configuration"] = settings
-        try JSONSerialization.data(withJSONObject: saved).write(to: file)
-        #expect(try Checkpoint(folder: folder).progress().configuration.sampling == .uniform)
-        #expect(TrainingConfiguration().sampling == .weighted)
-    }
-
     @Test func theCheckpointIsAModelFolderTheEngineLoads() throws {
         let folder = try train(try configuration(), into: "model")
         let model = try SegmentationModel(folder: folder)
