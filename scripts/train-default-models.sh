@@ -14,7 +14,11 @@
 #   ran it);
 # - stage 2, below, continues tu-inception_v3 from those weights on the same data with lr 5e-4
 #   on a cosine schedule of 20 epochs, and keeps epoch 17 (the schedule is laid out for 20, so
-#   stopping at 17 reproduces that checkpoint).
+#   stopping at 17 reproduces that checkpoint). Its slices are drawn in proportion to their
+#   weight (--sampling weighted) with the sets weighed 2:2:4, so that phantoms, the only
+#   non-contrast and portal-venous CT here, still take half of the steps. It ran pinned to one
+#   core (taskset), as below; that another thread count gives the same weights bit for bit was
+#   not checked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kidneyseg=${KIDNEYSEG:-.build/release/kidneyseg}
@@ -38,8 +42,8 @@ done_so_far() { [ -f "$run/training.json" ] && python3 -c "import json,sys; prin
 if [ -f "$run/training.json" ]; then resume=(--resume); else resume=(); fi
 git show "f19488c:Models/$name/weights.safetensors" > "$runs/$name-stage1.safetensors"
 if [ "$(done_so_far)" -lt "$keep" ]; then
-    $kidneyseg train "${resume[@]}" --data "$data/kits19-train" --data "$data/train/slices" --data "$data/train/phantoms" \
-        --data-weights 2,2,1 --validation-data "$data/kits19-validation" \
+    taskset -c 0 $kidneyseg train "${resume[@]}" --data "$data/kits19-train" --data "$data/train/slices" --data "$data/train/phantoms" \
+        --data-weights 2,2,4 --sampling weighted --validation-data "$data/kits19-validation" \
         --name "$name" --encoder "$name" --width 0.25 --size 192 --grid-spacing 2 --context-slices 3 --context-spacing 4 \
         --hu-window=-125,225 --hu-range 0,255 --batch 8 --loss focal-dice --lr 5e-4 --schedule cosine --background-fraction 1 \
         --steps-per-epoch 100 --epochs "$epochs" --stop-after $(( keep - $(done_so_far) )) --seed 2 \
