@@ -106,7 +106,7 @@ public final class TrainingRun {
                     order.removeFirst(chosen.count)
                 }
                 losses.append(trainer.train(on: try batch(chosen, from: cache, augmentation: augmentation, generator: &generator,
-                                                          weighted: draw == nil)))
+                                                          countedAlike: draw != nil)))
                 if (step + 1) % max(1, batchesPerEpoch / 10) == 0 || step + 1 == batchesPerEpoch {
                     let elapsed = Date().timeIntervalSince(started)
                     let remaining = elapsed / Double(step + 1) * Double(batchesPerEpoch * (configuration.epochs - epoch) - step - 1)
@@ -130,10 +130,10 @@ public final class TrainingRun {
                        backgroundFraction: configuration.backgroundFraction, seed: configuration.seed, file: file)
     }
 
-    /// Slices as one batch, augmented; `weighted`: the loss weighs each slice by its weight,
-    /// else alike (the slices were drawn by weight).
+    /// Slices as one batch, augmented. The loss weighs each slice by its weight, or with
+    /// `countedAlike` (slices drawn by weight) counts them alike.
     private func batch(_ indices: [Int], from cache: SliceCache, augmentation: Augmentation, generator: inout SeededGenerator,
-                       weighted: Bool = true) throws -> TrainingBatch {
+                       countedAlike: Bool = false) throws -> TrainingBatch {
         var pixels: [Float] = []
         var labels: [UInt8] = []
         for index in indices {
@@ -143,7 +143,7 @@ public final class TrainingRun {
             labels += label.values
         }
         return TrainingBatch(images: Tensor(batch: indices.count, channels: cache.channels, height: cache.height, width: cache.width, data: pixels),
-                             labels: labels, weights: indices.map { weighted ? cache.slices[$0].weight : 1 })
+                             labels: labels, weights: indices.map { countedAlike ? 1 : cache.slices[$0].weight })
     }
 
     private func batches(of indices: [Int], from cache: SliceCache, size: Int) throws -> [TrainingBatch] {
