@@ -116,6 +116,32 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         VolumeReader(options: DecodeOptions(png: PNGHounsfieldMapping(range8: pngHuRange[0]...pngHuRange[1]), pngPixelSpacing: pngPixelSpacing))
     }
 
+    /// The cases of every data folder, each patient weighted by its folder's data weight shared
+    /// among the folder's patients (1 each without data weights), each case's set its folder.
+    public func trainingCases() throws -> [TrainingCase] {
+        try data.enumerated().flatMap { folder, path in
+            let found = try TrainingCase.cases(in: URL(fileURLWithPath: path))
+            let patientWeight = dataWeights.isEmpty ? 1 : dataWeights[folder] / Double(Set(found.map(\.patient)).count)
+            return found.map { trainingCase in
+                var weighted = trainingCase
+                weighted.weight = patientWeight
+                weighted.set = folder
+                return weighted
+            }
+        }
+    }
+
+    /// The cases of the validation folders.
+    public func validationCases() throws -> [TrainingCase] {
+        try validationData.flatMap { try TrainingCase.cases(in: URL(fileURLWithPath: $0)) }
+    }
+
+    /// The cases' slices, prepared as this configuration's models take them, in `file`.
+    public func sliceCache(_ cases: [TrainingCase], file: URL) throws -> SliceCache {
+        try SliceCache(cases: cases, preprocessing: manifest.preprocessing, reader: reader,
+                       backgroundFraction: backgroundFraction, seed: seed, file: file)
+    }
+
     public func learningRateSchedule(totalSteps: Int) -> LearningRateSchedule {
         switch schedule {
         case "step": .step(every: max(1, totalSteps / 4), factor: 0.5)

@@ -9,6 +9,10 @@ public struct TrainingCase: Equatable, Sendable {
     public var labels: URL
     /// The patient's share of the training signal, relative to other patients (1 each by default).
     public var weight = 1.0
+    /// The data folder the case comes from, by its index among the training folders. Slices share
+    /// their patient's weight within one set, so that a patient in two sets (a scan, and phantoms
+    /// built on its label map) keeps each set's share.
+    public var set = 0
     /// Whether the case's slices are neighbours in the body, as in a scan; false for a stack of
     /// separate slices, whose 2.5-D context is then the slice itself.
     public var neighbouringSlices = true
@@ -110,7 +114,9 @@ public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
 public final class SliceCache {
     public struct Slice: Equatable, Sendable {
         public var patient: String
-        /// The patient's weight / (slices kept from this patient), scaled so that the mean over the
+        /// The data folder the slice comes from (`TrainingCase.set`).
+        public var set: Int
+        /// The patient's weight / (slices kept from this patient in this set), scaled so that the mean over the
         /// cache is 1.
         public var weight: Float
     }
@@ -134,10 +140,11 @@ public final class SliceCache {
         }
         self.handle = handle
         var generator = SeededGenerator(seed: seed)
-        var patients: [String] = []
-        var patientWeights: [String: Double] = [:]
+        var groups: [Group] = []
+        var patientWeights: [Group: Double] = [:]
         for trainingCase in cases {
-            patientWeights[trainingCase.patient] = trainingCase.weight
+            let group = Group(set: trainingCase.set, patient: trainingCase.patient)
+            patientWeights[group] = trainingCase.weight
             let ct = try reader.readCT(from: trainingCase.image).axialStack()
             let labels = try reader.readLabels(from: trainingCase.labels).axialStack()
             guard ct.size == labels.size else {
@@ -150,14 +157,20 @@ public final class SliceCache {
             for index in kept.sorted() {
                 try append(image: preprocessing.modelInput(ct, slice: index, frame: frame, neighbours: trainingCase.neighbouringSlices),
                            labels: frame.sampleNearest(labels.slice(index)))
-                patients.append(trainingCase.patient)
+                groups.append(group)
             }
         }
-        guard !patients.isEmpty else { throw TrainingError.noSlices }
-        let counts = Dictionary(patients.map { ($0, 1) }, uniquingKeysWith: +)
-        let raw = patients.map { patientWeights[$0]! / Double(counts[$0]!) }
+        guard !groups.isEmpty else { throw TrainingError.noSlices }
+        let counts = Dictionary(groups.map { ($0, 1) }, uniquingKeysWith: +)
+        let raw = groups.map { patientWeights[$0]! / Double(counts[$0]!) }
         let scale = Double(raw.count) / raw.reduce(0, +)
-        slices = zip(patients, raw).map { Slice(patient: $0, weight: Float($1 * scale)) }
+        slices = zip(groups, raw).map { Slice(patient: $0.patient, set: $0.set, weight: Float($1 * scale)) }
+    }
+
+    /// The slices that share one weight: a patient's in one set.
+    private struct Group: Hashable {
+        var set: Int
+        var patient: String
     }
 
     deinit { try? handle.close() }

@@ -49,25 +49,15 @@ public final class TrainingRun {
         let cacheFolder = FileManager.default.temporaryDirectory.appendingPathComponent("kidneyseg-train-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: cacheFolder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: cacheFolder) }
-        let cases = try configuration.data.enumerated().flatMap { folder, path in
-            let found = try TrainingCase.cases(in: URL(fileURLWithPath: path))
-            guard !configuration.dataWeights.isEmpty else { return found }
-            let patientWeight = configuration.dataWeights[folder] / Double(Set(found.map(\.patient)).count)
-            return found.map { trainingCase in
-                var weighted = trainingCase
-                weighted.weight = patientWeight
-                return weighted
-            }
-        }
-        let cache = try sliceCache(cases, configuration, file: cacheFolder.appendingPathComponent("slices.bin"))
+        let cases = try configuration.trainingCases()
+        let cache = try configuration.sliceCache(cases, file: cacheFolder.appendingPathComponent("slices.bin"))
         let split: (training: [Int], validation: [Int])
         let validationCache: SliceCache
         if configuration.validationData.isEmpty {
             split = cache.splitByPatient(validationFraction: configuration.validationFraction, seed: configuration.seed)
             validationCache = cache
         } else {
-            validationCache = try sliceCache(configuration.validationData.flatMap { try TrainingCase.cases(in: URL(fileURLWithPath: $0)) },
-                                             configuration, file: cacheFolder.appendingPathComponent("validation.bin"))
+            validationCache = try configuration.sliceCache(configuration.validationCases(), file: cacheFolder.appendingPathComponent("validation.bin"))
             split = (Array(cache.slices.indices), Array(validationCache.slices.indices))
         }
         guard !split.training.isEmpty else { throw TrainingError.noSlices }
@@ -123,11 +113,6 @@ public final class TrainingRun {
             let summary = scores.map { "\($0.label.name) \($0.dice.map { String(format: "%.3f", $0) } ?? "n/a")" }.joined(separator: ", ")
             log("epoch \(epoch + 1) done in \(Self.duration(Date().timeIntervalSince(started))); validation Dice: \(summary.isEmpty ? "no validation patients" : summary); saved \(checkpoint.folder.path)")
         }
-    }
-
-    private func sliceCache(_ cases: [TrainingCase], _ configuration: TrainingConfiguration, file: URL) throws -> SliceCache {
-        try SliceCache(cases: cases, preprocessing: configuration.manifest.preprocessing, reader: configuration.reader,
-                       backgroundFraction: configuration.backgroundFraction, seed: configuration.seed, file: file)
     }
 
     /// Slices as one batch, augmented. The loss weighs each slice by its weight, or with

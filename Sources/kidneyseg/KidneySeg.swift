@@ -9,7 +9,7 @@ struct KidneySeg: ParsableCommand {
         abstract: "Kidney and kidney-tumour segmentation of abdominal CT.",
         version: kidneysegVersion,
         subcommands: [Serve.self, Segment.self, Train.self, Synth.self, StackSlices.self, Info.self, Evaluate.self, EvaluateSet.self, Overlay.self, Backup.self, Bench.self, BenchTrain.self,
-                      ReadDICOM.self, WriteSEG.self]
+                      ReadDICOM.self, WriteSEG.self, ExportTraining.self]
     )
 
     /// Runs the command. Every failure is one line on stderr and a non-zero exit status; help and

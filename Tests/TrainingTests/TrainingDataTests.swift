@@ -76,6 +76,73 @@ import Training
         #expect(abs(totals.values.reduce(0, +) - Double(cache.slices.count)) < 1e-3)
     }
 
+    /// A patient in two data folders (a scan, and phantoms built on its label map share its name)
+    /// keeps each folder's share: the weights are not pooled by name. Pooled, the first folder's
+    /// slices took the second folder's per-patient weight spread over both folders' slices.
+    @Test func keepsEachFolderShareForAPatientInTwoFolders() throws {
+        let scans = try writeKiTSFolder()
+        let phantoms = scratch.url.appendingPathComponent("phantoms")
+        try FileManager.default.createDirectory(at: phantoms, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: scans.appendingPathComponent("case_00001"), to: phantoms.appendingPathComponent("case_00001"))
+        var configuration = TrainingConfiguration()
+        configuration.data = [scans.path, phantoms.path]
+        configuration.dataWeights = [2, 6]
+        let cases = try configuration.trainingCases()
+        #expect(cases.map(\.set) == [0, 0, 1] && cases.map(\.weight) == [1, 1, 6])
+        let cache = try SliceCache(cases: cases, preprocessing: ModelManifest.Preprocessing(inputSize: [32, 32]), reader: VolumeReader(),
+                                   backgroundFraction: 0.5, seed: 1, file: scratch.url.appendingPathComponent("sets.bin"))
+        let bySet = Dictionary(cache.slices.map { ($0.set, Double($0.weight)) }, uniquingKeysWith: +)
+        #expect(abs(bySet[1]! / bySet[0]! - 3) < 1e-4)
+        let scanned = cache.slices.filter { $0.set == 0 && $0.patient == "case_00001" }.map { Double($0.weight) }.reduce(0, +)
+        #expect(abs(scanned / bySet[0]! - 0.5) < 1e-4)
+    }
+
+    /// The export for trainers outside Swift: byte records of every slice, the graph of each
+    /// model, and the engine's logits on the reference slices as read back from the bytes.
+    @Test func exportsSlicesGraphsAndReferenceLogits() throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let model = try SegmentationModel(folder: repository.appendingPathComponent("Models/vgg16_bn"))
+        let settings = model.manifest.preprocessing
+        var configuration = TrainingConfiguration()
+        configuration.data = [try writeKiTSFolder().path]
+        configuration.validationData = configuration.data
+        configuration.backgroundFraction = 0.5
+        configuration.encoder = model.manifest.architecture.encoder
+        (configuration.size, configuration.huWindow, configuration.pixelSpacing) = (settings.inputSize[0], settings.huWindow, settings.pixelSpacing)
+        (configuration.contextSlices, configuration.contextSpacing) = (settings.channels, settings.context!.spacing)
+        let output = scratch.url.appendingPathComponent("export")
+        try TrainingExport.write(configuration: configuration, models: [model], to: output) { _ in }
+
+        let description = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("slices.json"))) as? [String: Any])
+        let training = try #require(description["training"] as? [[String: Any]])
+        let (size, channels) = (settings.inputSize[0], settings.channels)
+        let record = (channels + 1) * size * size
+        #expect(training.count == 13 && training.map { $0["set"] as? Int } == Array(repeating: 0, count: 13))
+        #expect(abs(training.compactMap { $0["weight"] as? Double }.reduce(0, +) - 13) < 1e-3)
+        let records = try Data(contentsOf: output.appendingPathComponent("validation.u8"))
+        #expect(records.count == 13 * record)
+        #expect(Set(records.enumerated().filter { $0.offset % record >= channels * size * size }.map(\.element)).isSubset(of: [0, 1, 2]))
+
+        let graph = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("vgg16_bn/graph.json"))) as? [String: Any])
+        func convNames(_ value: Any) -> [String] {
+            if let object = value as? [String: Any] {
+                return (object["op"] as? String == "conv" ? [object["name"] as! String] : []) + object.keys.sorted().flatMap { convNames(object[$0]!) }
+            }
+            return (value as? [Any])?.flatMap(convNames) ?? []
+        }
+        #expect(Set(convNames(graph["graph"]!)) == Set(UNetGraph(model.manifest.architecture).convolutions.map(\.name)))
+
+        let references = try #require(description["reference_slices"] as? [Int])
+        #expect(references == [0, 4, 8, 12])
+        let input = references.flatMap { index in records[(index * record)..<(index * record + channels * size * size)].map { Float($0) / 255 } }
+        let expected = model.network.logits(Tensor(batch: references.count, channels: channels, height: size, width: size, data: input)).data
+        let written = try Data(contentsOf: output.appendingPathComponent("vgg16_bn/reference.f32")).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        #expect(written == expected)
+
+        configuration.huWindow = [-100, 200]
+        #expect(throws: TrainingError.self) { try TrainingExport.write(configuration: configuration, models: [model], to: output) { _ in } }
+    }
+
     /// Three consecutive 16-bit slices of one patient, numbered from the head down, at 0.5 x 0.6
     /// mm (rows, columns) and 2.5 mm: one volume, the highest number the most inferior slice.
     @Test func stacksConsecutiveSlicesIntoAVolume() throws {
