@@ -98,6 +98,29 @@ import Testing
         #expect(abs(extent.lower.y - 10) <= 2 && abs(extent.upper.y - 60) <= 2)  // not down to the table at 74-76
     }
 
+    /// An 8-bit PNG's slice (0 to 255 HU, so fat reads as air): a body walled by 1 mm of skin
+    /// with two 2 mm gaps, organs of 12 mm split by 2 mm of fat, and below it a table, a closed
+    /// rim around its own pocket of air, larger than any organ. Unsealed, the air leaks in
+    /// through the gaps and the fat, and the table is the largest region.
+    @Test func sealsTheSkinOfClippedSlicesSoTheTableIsNotTheBody() {
+        let (width, height) = (200, 160)
+        let voxels = (0..<(width * height)).map { index -> Float in
+            let (x, y) = (index % width, index / width)
+            if (140...150).contains(y) && (10...190).contains(x) {
+                return y == 140 || y == 150 || x == 10 || x == 190 ? 200 : 0
+            }
+            let radius = (Double(x - 100) * Double(x - 100)) / (80 * 80) + (Double(y - 70) * Double(y - 70)) / (55 * 55)
+            if radius >= 0.96 && radius < 1 { return (98...99).contains(x) || (68...69).contains(y) ? 0 : 40 }
+            if radius < 0.8 { return (x % 14 < 12) && (y % 14 < 12) ? 40 : 0 }
+            return 0
+        }
+        let body = BodyMask(AxialStack(size: GridSize(x: width, y: height, z: 1), spacing: SIMD3(1, 1, 3), voxels: voxels))
+        let extent = try! #require(body.extent)
+        #expect(abs(extent.lower.y - 15) <= 3 && abs(extent.upper.y - 125) <= 3, "\(extent)")
+        #expect(abs(extent.lower.x - 20) <= 3 && abs(extent.upper.x - 180) <= 3, "\(extent)")
+        #expect(body.contains(x: 100, y: 70, z: 0) && body.contains(x: 36, y: 70, z: 0))
+    }
+
     @Test func clippedImagesTakeTheirFloorAsAir() {
         #expect(BodyMask.threshold(forMinimum: -1024) == -300)
         #expect(BodyMask.threshold(forMinimum: -125) == -100)
