@@ -167,18 +167,20 @@ public struct SegmentationPipeline: Sendable {
     }
 
     /// The likeliest class of each voxel; with a threshold, a voxel whose likeliest class is
-    /// background is kidney when its background probability is under 1 - threshold.
+    /// background is foreground when its background probability is under 1 - threshold, and
+    /// then the likelier of the foreground classes (kidney or tumour).
     public static func labels(_ probabilities: [[Float]], foregroundThreshold: Double?) -> [UInt8] {
         let background = foregroundThreshold.map { Float(1 - $0) } ?? 0
         return (0..<probabilities[0].count).map { voxel in
             var best = 0
             for label in 1..<probabilities.count where probabilities[label][voxel] > probabilities[best][voxel] { best = label }
-            return best == 0 && probabilities[0][voxel] < background ? kidney : UInt8(best)
+            guard best == 0, probabilities[0][voxel] < background else { return UInt8(best) }
+            best = 1
+            for label in 2..<probabilities.count where probabilities[label][voxel] > probabilities[best][voxel] { best = label }
+            return UInt8(best)
         }
     }
 }
-
-private let kidney = SegmentationLabel.kidney.rawValue
 
 public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
     case cancelled

@@ -182,6 +182,21 @@ extension ClassSummary {
     }
 }
 
+/// One class's metrics over several cases taken as one (a patient's slices, say): their voxel
+/// counts and volumes are summed, so a large case weighs more than a small one and a case with
+/// no reference kidney counts only through its false positives.
+public func pooled(_ cases: [[ClassMetrics]], classes: [SegmentationLabel] = SegmentationLabel.foreground) -> [ClassMetrics] {
+    classes.map { label in
+        let rows = cases.flatMap { $0.filter { $0.label == label } }
+        var sum = ClassMetrics(label: label, truePositives: rows.reduce(0) { $0 + $1.truePositives },
+                               falsePositives: rows.reduce(0) { $0 + $1.falsePositives },
+                               falseNegatives: rows.reduce(0) { $0 + $1.falseNegatives }, voxelMillilitres: 0)
+        sum.predictedMillilitres = rows.reduce(0) { $0 + $1.predictedMillilitres }
+        sum.referenceMillilitres = rows.reduce(0) { $0 + $1.referenceMillilitres }
+        return sum
+    }
+}
+
 /// Aggregates per-case results; each element of `cases` holds one case's per-class metrics.
 public func summarize(_ cases: [[ClassMetrics]], classes: [SegmentationLabel] = SegmentationLabel.foreground) -> [ClassSummary] {
     classes.map { label in

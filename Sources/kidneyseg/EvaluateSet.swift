@@ -80,15 +80,23 @@ struct EvaluateSet: ParsableCommand {
             }
         }
         print("\(cases.count) cases from \(folder)\n")
-        let header = ["model"] + scored.flatMap { ["\($0.name) Dice", "\($0.name) recall", "\($0.name) precision"] }
-        print("| " + header.joined(separator: " | ") + " |")
-        print("|" + header.map { _ in "---" }.joined(separator: "|") + "|")
-        var meanDice: [[Double]] = []
-        for (contender, cases) in zip(contenders, results) {
-            let summary = summarize(cases, classes: scored)
-            meanDice.append(summary.map { $0.dice?.mean ?? 0 })
-            let cells = summary.flatMap { [Self.format($0.dice), Self.format($0.recall), Self.format($0.precision)] }
-            print("| " + ([contender.name] + cells).joined(separator: " | ") + " |")
+        let meanDice = Self.printTable(contenders.map(\.name), results, classes: scored)
+        // Slices of one patient (a PNG set) are also scored as the patient's one volume would be:
+        // their voxels pooled, then the mean over patients.
+        let patients = Dictionary(grouping: cases.indices) { cases[$0].patient }
+        if patients.count < cases.count {
+            let names = patients.keys.sorted()
+            print("\nPooled by patient (\(names.count) patients: \(names.joined(separator: ", ")); mean ± sd over patients):\n")
+            let byPatient = results.map { perCase in names.map { pooled(patients[$0]!.map { perCase[$0] }, classes: scored) } }
+            _ = Self.printTable(contenders.map(\.name), byPatient, classes: scored)
+            if perCase {
+                for (contender, rows) in zip(contenders, byPatient) {
+                    let patientScores: [String] = zip(names, rows).map { name, metrics in
+                        name + " " + metrics.map { "\($0.label.name) Dice \(Self.format($0.dice))" }.joined(separator: ", ")
+                    }
+                    print("\(contender.name): " + patientScores.joined(separator: "; "))
+                }
+            }
         }
         if count > 1 {
             let ensembleRow = count
@@ -110,6 +118,19 @@ struct EvaluateSet: ParsableCommand {
             if let threshold = contenders[best].threshold { settings["foreground_threshold"] = threshold }
             let json = try JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys])
             print(String(decoding: json, as: UTF8.self))
+        }
+    }
+
+    /// Prints one row per contender (mean ± sd over its cases) and returns each row's mean Dice per class.
+    static func printTable(_ names: [String], _ results: [[[ClassMetrics]]], classes: [SegmentationLabel]) -> [[Double]] {
+        let header = ["model"] + classes.flatMap { ["\($0.name) Dice", "\($0.name) recall", "\($0.name) precision"] }
+        print("| " + header.joined(separator: " | ") + " |")
+        print("|" + header.map { _ in "---" }.joined(separator: "|") + "|")
+        return zip(names, results).map { name, cases in
+            let summary = summarize(cases, classes: classes)
+            let cells = summary.flatMap { [format($0.dice), format($0.recall), format($0.precision)] }
+            print("| " + ([name] + cells).joined(separator: " | ") + " |")
+            return summary.map { $0.dice?.mean ?? 0 }
         }
     }
 

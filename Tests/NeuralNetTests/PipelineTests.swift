@@ -97,13 +97,14 @@ import Testing
     }
 
     /// Per voxel, background, kidney and tumour probabilities. The threshold turns background
-    /// into kidney only, and only where kidney and tumour together pass it.
-    @Test func aForegroundThresholdTurnsUnsureBackgroundIntoKidney() {
+    /// into foreground where kidney and tumour together pass it, and the likelier of the two
+    /// names it.
+    @Test func aForegroundThresholdTurnsUnsureBackgroundIntoTheLikelierForegroundClass() {
         let voxels: [[Float]] = [[0.7, 0.2, 0.1], [0.55, 0.25, 0.2], [0.55, 0.15, 0.3], [0.3, 0.3, 0.4], [0.3, 0.5, 0.2]]
         let probabilities = (0..<3).map { label in voxels.map { $0[label] } }
         #expect(SegmentationPipeline.labels(probabilities, foregroundThreshold: nil) == [0, 0, 0, 2, 1])
-        #expect(SegmentationPipeline.labels(probabilities, foregroundThreshold: 0.4) == [0, 1, 1, 2, 1])
-        #expect(SegmentationPipeline.labels(probabilities, foregroundThreshold: 0.2) == [1, 1, 1, 2, 1])
+        #expect(SegmentationPipeline.labels(probabilities, foregroundThreshold: 0.4) == [0, 1, 2, 2, 1])
+        #expect(SegmentationPipeline.labels(probabilities, foregroundThreshold: 0.2) == [1, 1, 2, 2, 1])
     }
 
     @Test func saysClearlyWhenNoModelsAreInstalled() {

@@ -104,6 +104,21 @@ import Testing
         #expect(tumour.dice == nil)
     }
 
+    @Test func poolsCasesBySummingTheirVoxels() throws {
+        let cases = [
+            metrics(row([(2...11, 1)]), row([(0...9, 1)])),           // TP 8, FP 2, FN 2
+            metrics(row([(0...3, 1)]), row([])),                      // FP 4: no reference kidney
+        ].map { Array($0.values) }
+        let kidney = try #require(pooled(cases).first { $0.label == .kidney })
+        #expect((kidney.truePositives, kidney.falsePositives, kidney.falseNegatives) == (8, 6, 2))
+        #expect(kidney.dice == 16.0 / 24.0)  // the mean of the cases' Dice: (0.8 + 0) / 2
+        #expect(kidney.precision == 8.0 / 14.0)
+        #expect(abs(kidney.predictedMillilitres - 0.112) < 1e-12)
+        #expect(abs(kidney.referenceMillilitres - 0.08) < 1e-12)
+        let tumour = try #require(pooled(cases).first { $0.label == .tumour })
+        #expect(tumour.dice == nil)
+    }
+
     @Test func writesUndefinedValuesAsJSONNull() throws {
         let single = summarize([Array(metrics(row([(2...11, 1)]), row([(0...9, 1)])).values)])
         let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(single)) as? [[String: Any]]
