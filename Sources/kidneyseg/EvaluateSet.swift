@@ -104,7 +104,7 @@ struct EvaluateSet: ParsableCommand {
                 let members = meanDice.prefix(count).map { $0[index] }
                 let beats = meanDice[ensembleRow][index] > members.max()!
                 print("\nOn \(label.name) Dice the ensemble \(beats ? "beats" : "does not beat") its best member "
-                      + "(\(String(format: "%.3f", meanDice[ensembleRow][index])) against \(String(format: "%.3f", members.max()!))).")
+                      + "(\(String(format: "%.3f", meanDice[ensembleRow][index])) against \(String(format: "%.3f", members.max()!)), means over cases).")
             }
         }
         if chooseWeights {
