@@ -172,12 +172,10 @@ public struct SegmentationPipeline: Sendable {
     public static func labels(_ probabilities: [[Float]], foregroundThreshold: Double?) -> [UInt8] {
         let background = foregroundThreshold.map { Float(1 - $0) } ?? 0
         return (0..<probabilities[0].count).map { voxel in
-            var best = 0
-            for label in 1..<probabilities.count where probabilities[label][voxel] > probabilities[best][voxel] { best = label }
-            guard best == 0, probabilities[0][voxel] < background else { return UInt8(best) }
-            best = 1
-            for label in 2..<probabilities.count where probabilities[label][voxel] > probabilities[best][voxel] { best = label }
-            return UInt8(best)
+            var foreground = 1
+            for label in 2..<probabilities.count where probabilities[label][voxel] > probabilities[foreground][voxel] { foreground = label }
+            let isForeground = probabilities[0][voxel] < max(probabilities[foreground][voxel], background)
+            return isForeground ? UInt8(foreground) : 0
         }
     }
 }
