@@ -57,6 +57,6 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "CSQLite", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTP", "Store", "NeuralNet", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenBLAS", "CSQLite"]),
-        .testTarget(name: "CLITests", dependencies: ["kidneyseg", "kidneyseg-fuzz", "Imaging", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["kidneyseg", "kidneyseg-fuzz", "Imaging", "NeuralNet", "TestSupport"]),
     ]
 )

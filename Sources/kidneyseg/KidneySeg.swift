@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Imaging
+import NeuralNet
 
 @main
 struct KidneySeg: ParsableCommand {
@@ -12,9 +13,10 @@ struct KidneySeg: ParsableCommand {
                       ReadDICOM.self, WriteSEG.self, ExportTraining.self]
     )
 
-    /// Runs the command. Every failure is one line on stderr and a non-zero exit status; help and
-    /// version requests print as usual.
+    /// Runs the command, with OpenBLAS's kernels for this CPU (see `BLASKernels`). Every failure
+    /// is one line on stderr and a non-zero exit status; help and version requests print as usual.
     static func main() {
+        BLASKernels.restartingWithTheCPUsKernels(arguments: CommandLine.unsafeArgv)
         do {
             var command = try parseAsRoot()
             try command.run()

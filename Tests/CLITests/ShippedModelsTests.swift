@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import NeuralNet
 import TestSupport
 import Testing
 
@@ -98,10 +99,16 @@ import Testing
         #expect(millilitres <= 5, "\(result.stdout)")
     }
 
-    /// `bench` times the shipped 2.5-D members as they run, each fed the three channels it takes.
+    /// `bench` times the shipped 2.5-D members as they run, each fed the three channels it takes,
+    /// and says which OpenBLAS kernels ran them: the library's own choice, or where it fell back
+    /// to Prescott, the widest the CPU runs (this test process, which does not restart itself,
+    /// shows which; see `BLASKernels`).
     @Test func benchmarksTheShippedEnsemble() throws {
         let result = try CLI.run("bench", "--models", "Models", "--size", "64", "--batches", "1", "--repeats", "1")
         #expect(result.status == 0, "\(result.stderr)")
+        let chosenByHand = ProcessInfo.processInfo.environment[BLASKernels.variable] != nil
+        let kernels = chosenByHand ? BLASKernels.current : BLASKernels.replacementHere ?? BLASKernels.current
+        #expect(result.stdout.contains("OpenBLAS kernels: \(kernels)\n"), "\(result.stdout)")
         let rows = result.stdout.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| model") }
         #expect(rows.map { $0.split(separator: "|")[0].trimmingCharacters(in: .whitespaces) }
                 == ["resnet50", "tu-inception_v3", "vgg16_bn", "ensemble (3)"], "\(result.stdout)")

@@ -14,6 +14,11 @@ int kseg_flush_to_zero_enabled(void);
 /// per-layer buffers are reused rather than page-faulted in anew for every layer.
 void kseg_keep_freed_memory(void);
 
+/// Whether the CPU and the OS run AVX-512 (F, BW, VL and DQ: what OpenBLAS's SkylakeX kernels
+/// use), and AVX2 with FMA (its Haswell kernels). 0 on other architectures.
+int kseg_cpu_runs_avx512(void);
+int kseg_cpu_runs_avx2(void);
+
 /// The peak resident set size of this process in bytes (getrusage's ru_maxrss).
 size_t kseg_peak_resident_bytes(void);
 
