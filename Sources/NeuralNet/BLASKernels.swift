@@ -33,9 +33,11 @@ public enum BLASKernels {
         replacement(for: current, avx512: kseg_cpu_runs_avx512() != 0, avx2: kseg_cpu_runs_avx2() != 0)
     }
 
-    /// The vector instruction sets this CPU runs, widest first, for benchmark reports.
-    public static var instructionSets: [String] {
-        (kseg_cpu_runs_avx512() != 0 ? ["AVX-512"] : []) + (kseg_cpu_runs_avx2() != 0 ? ["AVX2+FMA"] : [])
+    /// What a benchmark's figures ran on: the vector instruction sets this CPU runs, widest
+    /// first, and the kernels in use.
+    public static var report: String {
+        let sets = (kseg_cpu_runs_avx512() != 0 ? ["AVX-512"] : []) + (kseg_cpu_runs_avx2() != 0 ? ["AVX2+FMA"] : [])
+        return "CPU: \(sets.isEmpty ? "neither AVX2 nor AVX-512" : sets.joined(separator: ", ")), OpenBLAS kernels: \(current)"
     }
 
     /// Call first thing in `main`, with the program's arguments. When OpenBLAS fell back to

@@ -42,8 +42,7 @@ struct Bench: ParsableCommand {
     private func measureAll() throws {
         let networks = try loadNetworks()
         let batchSizes = batches.split(separator: ",").compactMap { Int($0) }
-        let instructionSets = BLASKernels.instructionSets.isEmpty ? "neither AVX2 nor AVX-512" : BLASKernels.instructionSets.joined(separator: ", ")
-        print("threads: \(threads), size: \(size)x\(size), repeats: \(repeats), CPU: \(instructionSets), OpenBLAS kernels: \(BLASKernels.current)\n")
+        print("threads: \(threads), size: \(size)x\(size), repeats: \(repeats), \(BLASKernels.report)\n")
         print("| model | batch | ms/slice | best ms/slice | GFLOP/s | peak RSS | page faults/slice |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for batch in batchSizes {

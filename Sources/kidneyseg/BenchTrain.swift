@@ -24,7 +24,7 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         ComputeThreads.configure()
-        print("threads: \(ComputeThreads.threads), batch: \(batch), repeats: \(repeats)\n")
+        print("threads: \(ComputeThreads.threads), batch: \(batch), repeats: \(repeats), \(BLASKernels.report)\n")
         print("| model | size | ms/step | ms/slice | peak RSS |")
         print("|---|---:|---:|---:|---:|")
         for (name, architecture, size) in try architectures() {
@@ -32,9 +32,11 @@ struct BenchTrain: ParsableCommand {
             let trainer = Trainer(network: TrainableUNet(architecture: architecture, seed: 1), optimizer: Adam(learningRate: 1e-3),
                                   loss: SegmentationLoss(kind: .diceCrossEntropy))
             var generator = SeededGenerator(seed: 1)
+            // As many channels as the model takes (a 2.5-D model takes its neighbours).
+            let channels = architecture.inChannels
             let batch = TrainingBatch(
-                images: Tensor(batch: self.batch, channels: 1, height: size, width: size,
-                               data: (0..<(self.batch * size * size)).map { _ in Float.random(in: 0..<1, using: &generator) }),
+                images: Tensor(batch: self.batch, channels: channels, height: size, width: size,
+                               data: (0..<(self.batch * channels * size * size)).map { _ in Float.random(in: 0..<1, using: &generator) }),
                 labels: (0..<(self.batch * size * size)).map { _ in UInt8.random(in: 0...2, using: &generator) })
             trainer.train(on: batch)
             let milliseconds = (0..<repeats).map { _ in

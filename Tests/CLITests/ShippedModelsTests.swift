@@ -117,4 +117,17 @@ import Testing
             #expect(milliseconds > 0, "\(row)")
         }
     }
+
+    /// `bench-train` times a training step of each shipped member, fed the three channels each
+    /// 2.5-D member takes (it once fed them one, which stopped the program at the first conv).
+    @Test func benchmarksTrainingStepsOfTheShippedMembers() throws {
+        let result = try CLI.run("bench-train", "--models", "Models", "--batch", "1", "--repeats", "1")
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = result.stdout.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| model") }
+        #expect(rows.map { $0.split(separator: "|")[0].trimmingCharacters(in: .whitespaces) }
+                == ["resnet50", "tu-inception_v3", "vgg16_bn"], "\(result.stdout)")
+        for row in rows {
+            #expect((Double(row.split(separator: "|")[2].trimmingCharacters(in: .whitespaces)) ?? 0) > 0, "\(row)")
+        }
+    }
 }
