@@ -5,8 +5,8 @@ import Foundation
 /// Which of its kernels OpenBLAS runs. Debian's OpenBLAS picks them once, as it loads, from the
 /// CPU's family and model numbers, and a CPU newer than the library gets its fallback, Prescott:
 /// SSE3 kernels. Debian 12's 0.3.21 does not know Intel's Emerald Rapids Xeons (family 6, model
-/// 207), which run AVX-512; there the ensemble took 7.8-8.5 s for a 512x512x100 volume with the
-/// fallback and 5.6-5.9 s with the SkylakeX kernels, the same labels voxel for voxel.
+/// 207), which run AVX-512; there the shipped ensemble took a 512x512x100 volume in 7.8-8.0 s
+/// with the fallback and in 5.5-6.2 s with the SkylakeX kernels, the same labels voxel for voxel.
 ///
 /// The variable `OPENBLAS_CORETYPE` overrides the choice, but OpenBLAS reads it only as it loads,
 /// before any of this program runs; so `kidneyseg` starts itself again with it set (see
@@ -19,8 +19,8 @@ public enum BLASKernels {
     public static let variable = "OPENBLAS_CORETYPE"
 
     /// The kernels to ask for instead of `current`, or nil to keep it: only the Prescott fallback
-    /// is replaced, by the widest kernels the CPU runs. A CPU OpenBLAS recognises keeps OpenBLAS's
-    /// choice (an AMD Zen 4 runs AVX-512, but OpenBLAS's Zen kernels are tuned for it).
+    /// is replaced, by the widest kernels the CPU runs; a CPU that OpenBLAS recognises keeps the
+    /// kernels OpenBLAS chose for it.
     public static func replacement(for current: String, avx512: Bool, avx2: Bool) -> String? {
         guard current.lowercased() == "prescott" else { return nil }
         if avx512 { return "SkylakeX" }
