@@ -1,8 +1,11 @@
+import Imaging
+import NeuralNet
 import Prometheus
 import Store
 
 /// What /metrics reports, in Prometheus text format: requests by route and status, jobs by
-/// status, queue depth, and how long inference takes per job.
+/// status, queue depth, how long inference takes per job, and what runs it (the version and
+/// OpenBLAS's kernels, see `BLASKernels`).
 final class ServiceMetrics: Sendable {
     private let registry = PrometheusCollectorRegistry()
     let inferenceSeconds: ValueHistogram
@@ -10,6 +13,8 @@ final class ServiceMetrics: Sendable {
     init() {
         inferenceSeconds = registry.makeValueHistogram(name: "kidneyseg_inference_seconds", buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600],
                                                        help: "Seconds from a job's start to its label map")
+        registry.makeGauge(name: "kidneyseg_build_info", labels: [("version", kidneysegVersion), ("openblas_kernels", BLASKernels.current)],
+                           help: "Always 1: the version, and the OpenBLAS kernels the engine runs").set(Double(1))
     }
 
     func countRequest(route: String, status: Int) {

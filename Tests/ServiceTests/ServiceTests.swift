@@ -362,6 +362,7 @@ extension ServiceTests {
             #expect(text.contains(#"kidneyseg_jobs{status="succeeded"} 1"#))
             #expect(text.contains("kidneyseg_queue_depth 0"))
             #expect(text.contains("kidneyseg_inference_seconds_count 1"))
+            #expect(text.contains(#"kidneyseg_build_info{version="\#(kidneysegVersion)",openblas_kernels="\#(BLASKernels.current)"} 1"#))
         }
     }
 
