@@ -109,11 +109,10 @@ import Testing
         let chosenByHand = ProcessInfo.processInfo.environment[BLASKernels.variable] != nil
         let kernels = chosenByHand ? BLASKernels.current : BLASKernels.replacementHere ?? BLASKernels.current
         #expect(result.stdout.contains("OpenBLAS kernels: \(kernels)\n"), "\(result.stdout)")
-        let rows = result.stdout.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| model") }
-        #expect(rows.map { $0.split(separator: "|")[0].trimmingCharacters(in: .whitespaces) }
-                == ["resnet50", "tu-inception_v3", "vgg16_bn", "ensemble (3)"], "\(result.stdout)")
+        let rows = tableRows(result.stdout)
+        #expect(rows.map { $0[0] } == ["resnet50", "tu-inception_v3", "vgg16_bn", "ensemble (3)"], "\(result.stdout)")
         for row in rows {
-            let milliseconds = Double(row.split(separator: "|")[2].split(separator: " ")[0]) ?? 0
+            let milliseconds = Double(row[2].split(separator: " ")[0]) ?? 0
             #expect(milliseconds > 0, "\(row)")
         }
     }
@@ -123,11 +122,16 @@ import Testing
     @Test func benchmarksTrainingStepsOfTheShippedMembers() throws {
         let result = try CLI.run("bench-train", "--models", "Models", "--batch", "1", "--repeats", "1")
         #expect(result.status == 0, "\(result.stderr)")
-        let rows = result.stdout.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| model") }
-        #expect(rows.map { $0.split(separator: "|")[0].trimmingCharacters(in: .whitespaces) }
-                == ["resnet50", "tu-inception_v3", "vgg16_bn"], "\(result.stdout)")
+        let rows = tableRows(result.stdout)
+        #expect(rows.map { $0[0] } == ["resnet50", "tu-inception_v3", "vgg16_bn"], "\(result.stdout)")
         for row in rows {
-            #expect((Double(row.split(separator: "|")[2].trimmingCharacters(in: .whitespaces)) ?? 0) > 0, "\(row)")
+            #expect((Double(row[2]) ?? 0) > 0, "\(row)")
         }
+    }
+
+    /// The cells, trimmed, of each row of a benchmark's markdown table below its header.
+    private func tableRows(_ output: String) -> [[String]] {
+        output.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| model") }
+            .map { $0.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) } }
     }
 }
